@@ -1,0 +1,37 @@
+"""Reads about who belongs where. Every job query is scoped through ``workspace_ids_for``."""
+
+from .models import Membership, Role, Workspace
+
+REVIEW_ROLES = (Role.REVIEWER, Role.ADMIN)
+
+
+def workspace_ids_for(user, *, roles=None):
+    """IDs of the workspaces ``user`` belongs to (with one of ``roles``, if given): a subquery."""
+    if not getattr(user, "is_authenticated", False):
+        return Workspace.objects.none().values("id")
+    memberships = Membership.objects.filter(user=user)
+    if roles is not None:
+        memberships = memberships.filter(role__in=list(roles))
+    return memberships.values("workspace_id")
+
+
+def workspaces_for(user):
+    return Workspace.objects.filter(id__in=workspace_ids_for(user))
+
+
+def role_in(user, workspace_id):
+    """The user's role in a workspace, or ``None`` when they are not a member."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return (
+        Membership.objects.filter(user=user, workspace_id=workspace_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def roles_by_workspace(user):
+    """``{workspace_id: role}`` for one user, read once per request."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    return dict(Membership.objects.filter(user=user).values_list("workspace_id", "role"))

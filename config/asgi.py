@@ -1,0 +1,8 @@
+"""ASGI entry point: uvicorn serves Steward, so long-lived event streams don't hold a worker."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+application = get_asgi_application()

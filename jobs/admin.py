@@ -1,0 +1,188 @@
+"""Django admin for auditing jobs. Status is never edited here: actions call the services."""
+
+from django.contrib import admin, messages
+
+from . import services
+from .errors import JobError
+from .models import Artifact, Attempt, Job, JobEvent, RefundLedgerEntry
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AttemptInline(ReadOnlyInline):
+    model = Attempt
+    fields = [
+        "number",
+        "state",
+        "provider_status",
+        "provider_response_id",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "error_kind",
+        "error_code",
+        "is_stale",
+        "started_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+
+
+class ArtifactInline(ReadOnlyInline):
+    model = Artifact
+    fields = ["kind", "version", "text", "created_by", "is_stale", "note", "created_at"]
+    readonly_fields = fields
+
+
+class EventInline(ReadOnlyInline):
+    model = JobEvent
+    fields = ["created_at", "kind", "actor_label", "from_status", "to_status", "message", "data"]
+    readonly_fields = fields
+    show_change_link = False
+
+
+def _run_for_each(modeladmin, request, queryset, service, verb):
+    done, refused = 0, []
+    for job in queryset:
+        try:
+            service(job=job, actor=request.user)
+            done += 1
+        except JobError as error:
+            refused.append(f"{job.short_id}: {error.message}")
+    if done:
+        modeladmin.message_user(request, f"{done} job(s) {verb}.", messages.SUCCESS)
+    for line in refused:
+        modeladmin.message_user(request, line, messages.WARNING)
+
+
+@admin.action(description="Cancel selected jobs")
+def cancel_jobs(modeladmin, request, queryset):
+    _run_for_each(modeladmin, request, queryset, services.cancel_job, "canceled")
+
+
+@admin.action(description="Retry selected jobs")
+def retry_jobs(modeladmin, request, queryset):
+    _run_for_each(modeladmin, request, queryset, services.retry_job, "queued again")
+
+
+@admin.action(description="Archive selected jobs")
+def archive_jobs(modeladmin, request, queryset):
+    _run_for_each(modeladmin, request, queryset, services.archive_job, "archived")
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = [
+        "short_id",
+        "job_type",
+        "status",
+        "review_state",
+        "authority_class",
+        "lane",
+        "workspace",
+        "submitter",
+        "priority",
+        "attempt_count",
+        "cost",
+        "created_at",
+        "is_archived",
+    ]
+    list_filter = [
+        "status",
+        "job_type",
+        "authority_class",
+        "lane",
+        "workspace",
+        "review_state",
+        "failure_kind",
+        "is_archived",
+        "priority",
+    ]
+    search_fields = ["id", "input_summary", "submitter__username", "idempotency_key"]
+    date_hierarchy = "created_at"
+    list_select_related = ["workspace", "submitter"]
+    actions = [cancel_jobs, retry_jobs, archive_jobs]
+    inlines = [AttemptInline, ArtifactInline, EventInline]
+    readonly_fields = [f.name for f in Job._meta.fields]
+
+    def has_add_permission(self, request):
+        return False  # jobs are submitted through the service, never typed in here
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Attempt)
+class AttemptAdmin(admin.ModelAdmin):
+    list_display = [
+        "job",
+        "number",
+        "state",
+        "provider_status",
+        "cost",
+        "error_kind",
+        "started_at",
+    ]
+    list_filter = ["state", "provider_status", "error_kind", "is_stale"]
+    search_fields = ["job__id", "provider_response_id", "request_id"]
+    date_hierarchy = "started_at"
+    readonly_fields = [f.name for f in Attempt._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Artifact)
+class ArtifactAdmin(admin.ModelAdmin):
+    list_display = ["job", "kind", "version", "created_by", "is_stale", "created_at"]
+    list_filter = ["kind", "is_stale"]
+    search_fields = ["job__id", "text"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in Artifact._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JobEvent)
+class JobEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "job", "kind", "actor_label", "from_status", "to_status"]
+    list_filter = ["kind", "from_status", "to_status"]
+    search_fields = ["job__id", "actor_label", "message"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in JobEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RefundLedgerEntry)
+class RefundLedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "order_reference", "amount", "customer_email", "job"]
+    search_fields = ["order_reference", "customer_email"]
+    readonly_fields = [f.name for f in RefundLedgerEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

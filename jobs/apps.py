@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class JobsConfig(AppConfig):
+    name = "jobs"
+    verbose_name = "Jobs"
+
+    def ready(self):
+        # Declaring the demo job types registers them.
+        from .job_types import demo  # noqa: F401

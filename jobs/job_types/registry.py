@@ -1,0 +1,198 @@
+"""Declaring job types and validating their input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.db import models
+
+from ..errors import LaneNotAllowed, UnknownJobType
+
+
+class Lane(models.TextChoices):
+    BACKGROUND = "background", "Background"
+    STREAM = "stream", "Stream"
+    SYNC = "sync", "Sync"
+    BATCH = "batch", "Batch"
+
+
+class AuthorityClass(models.TextChoices):
+    READ_ONLY = "read_only", "Read only"
+    DRAFT = "draft", "Draft"
+    LOW_RISK_WRITE = "low_risk_write", "Low-risk write"
+    EXTERNAL_EFFECT = "external_effect", "External effect"
+
+
+# Lanes that leave response data at the provider for a while (background mode keeps it ~10 min).
+RETAINING_LANES = frozenset({Lane.BACKGROUND, Lane.STREAM, Lane.BATCH})
+
+
+@dataclass(frozen=True)
+class InputField:
+    """One input field. ``kind``: text, textarea, choice, decimal, email or boolean."""
+
+    name: str
+    label: str
+    kind: str = "text"
+    required: bool = True
+    max_length: int | None = None
+    choices: tuple[str, ...] = ()
+    help_text: str = ""
+    min_value: Decimal | None = None
+    max_value: Decimal | None = None
+
+    def clean(self, raw):
+        """Return ``(value, error)``: the value in its stored form, or a message for the user."""
+        if self.kind == "boolean":
+            if raw in (None, ""):
+                return False, None
+            if isinstance(raw, bool):
+                return raw, None
+            if str(raw).lower() in ("true", "on", "1", "yes"):
+                return True, None
+            if str(raw).lower() in ("false", "off", "0", "no"):
+                return False, None
+            return None, "Choose yes or no."
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            if self.required:
+                return None, "This field is required."
+            return "", None
+        if self.kind == "decimal":
+            try:
+                value = Decimal(str(raw).strip())
+            except (InvalidOperation, ValueError):
+                return None, "Enter a number, like 12.50."
+            if not value.is_finite():
+                return None, "Enter a number, like 12.50."
+            if self.min_value is not None and value < self.min_value:
+                return None, f"Must be at least {self.min_value}."
+            if self.max_value is not None and value > self.max_value:
+                return None, f"Must be at most {self.max_value}."
+            return str(value.quantize(Decimal("0.01"))), None
+        if not isinstance(raw, str | int | float) or isinstance(raw, bool):
+            return None, "Enter text."
+        value = str(raw).strip()
+        if self.max_length and len(value) > self.max_length:
+            return None, f"Keep this under {self.max_length} characters (it has {len(value)})."
+        if self.kind == "choice" and value not in self.choices:
+            return None, f"Choose one of: {', '.join(self.choices)}."
+        if self.kind == "email" and ("@" not in value or "." not in value.rsplit("@", 1)[-1]):
+            return None, "Enter an email address."
+        return value, None
+
+    def json_schema(self):
+        schema = {"title": self.label}
+        if self.help_text:
+            schema["description"] = self.help_text
+        if self.kind == "boolean":
+            schema["type"] = "boolean"
+        elif self.kind == "decimal":
+            schema.update(type="string", format="decimal", pattern=r"^-?\d+(\.\d+)?$")
+        else:
+            schema["type"] = "string"
+            if self.required:
+                schema["minLength"] = 1
+            if self.max_length:
+                schema["maxLength"] = self.max_length
+            if self.kind == "choice":
+                schema["enum"] = list(self.choices)
+            if self.kind == "email":
+                schema["format"] = "email"
+        return schema
+
+
+@dataclass(frozen=True)
+class JobType:
+    name: str
+    title: str
+    description: str
+    fields: tuple[InputField, ...]
+    instructions: str
+    lane: Lane
+    authority_class: AuthorityClass
+    model: str = "gpt-5-mini"
+    deadline: timedelta = timedelta(hours=1)
+    attempt_limit: int = 3
+    # Review policy. ``review_sample_rate`` applies to low_risk_write; ``approver_role`` to
+    # external_effect; ``review_sla`` is how long a draft may wait before it is flagged.
+    review_sample_rate: float = 0.2
+    approver_role: str = "admin"
+    review_sla: timedelta = timedelta(hours=4)
+    zero_data_retention: bool = False
+    summary_field: str = ""
+    sensitive_field: str = ""
+    action: Callable | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if self.zero_data_retention and self.lane in RETAINING_LANES:
+            raise LaneNotAllowed(
+                f"Job type {self.name!r} needs zero data retention, so it cannot use the "
+                f"{self.lane} lane (the provider keeps background responses for about ten "
+                "minutes). Use the sync lane."
+            )
+        if self.authority_class == AuthorityClass.EXTERNAL_EFFECT and self.action is None:
+            raise ValueError(f"External-effect job type {self.name!r} needs an action.")
+        if not 0 <= self.review_sample_rate <= 1:
+            raise ValueError("review_sample_rate must be between 0 and 1.")
+
+    def clean_input(self, data):
+        """Validate raw input; return ``(cleaned, errors)`` where errors maps field → [message]."""
+        if not isinstance(data, dict):
+            return {}, {"input": ["Send the input as an object of fields."]}
+        cleaned, errors = {}, {}
+        for spec in self.fields:
+            value, error = spec.clean(data.get(spec.name))
+            if error:
+                errors[spec.name] = [error]
+            else:
+                cleaned[spec.name] = value
+        unknown = sorted(set(data) - {f.name for f in self.fields})
+        if unknown:
+            errors["input"] = [f"Unknown field(s): {', '.join(unknown)}."]
+        return cleaned, errors
+
+    def summarize(self, cleaned):
+        """A short, support-safe line describing the input (never the whole input)."""
+        text = str(cleaned.get(self.summary_field) or self.title)
+        text = " ".join(text.split())
+        return text if len(text) <= 120 else text[:117] + "…"
+
+    def is_sensitive(self, cleaned):
+        return bool(self.sensitive_field and cleaned.get(self.sensitive_field))
+
+    def render_instructions(self, cleaned, reviewer_notes=()):
+        text = self.instructions.format(**cleaned)
+        for note in reviewer_notes:
+            text += f"\n\nA reviewer sent the previous draft back with this note: {note}"
+        return text
+
+    def input_json_schema(self):
+        return {
+            "type": "object",
+            "title": self.title,
+            "properties": {f.name: f.json_schema() for f in self.fields},
+            "required": [f.name for f in self.fields if f.required and f.kind != "boolean"],
+            "additionalProperties": False,
+        }
+
+
+_REGISTRY: dict[str, JobType] = {}
+
+
+def register(job_type: JobType) -> JobType:
+    _REGISTRY[job_type.name] = job_type
+    return job_type
+
+
+def get_job_type(name) -> JobType:
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise UnknownJobType(f"There is no job type called {name!r}.") from None
+
+
+def all_job_types() -> list[JobType]:
+    return sorted(_REGISTRY.values(), key=lambda jt: jt.title)

@@ -1,0 +1,347 @@
+"""The job record, its status machine, attempts, versioned artifacts and the audit trail.
+
+A ``Job`` is written before any provider call. Its status only moves through the transitions
+below (``protected=True``), and ``ConcurrentTransitionMixin`` turns a save over a status that
+changed underneath us into ``ConcurrentTransition`` instead of a lost update.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from accounts.models import Workspace
+
+from .job_types import AuthorityClass, Lane
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    EXPIRED = "expired", "Expired"
+
+
+ACTIVE = (Status.QUEUED, Status.RUNNING)
+OPEN = (Status.QUEUED, Status.RUNNING, Status.NEEDS_REVIEW)
+TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELED, Status.EXPIRED)
+RETRYABLE_FROM = (Status.FAILED, Status.CANCELED, Status.EXPIRED)
+
+
+class FailureKind(models.TextChoices):
+    INPUT = "input", "Input"
+    PROVIDER = "provider", "Provider"
+    TOOL = "tool", "Tool"
+    POLICY = "policy", "Policy"
+    TIMEOUT = "timeout", "Timeout"
+    REVIEW = "review", "Review"
+
+
+class Priority(models.IntegerChoices):
+    LOW = 10, "low"
+    NORMAL = 20, "normal"
+    HIGH = 30, "high"
+
+
+class ReviewState(models.TextChoices):
+    NONE = "", "—"
+    NOT_REQUIRED = "not_required", "Not required"
+    NOT_SAMPLED = "not_sampled", "Not sampled"
+    PENDING = "pending", "Waiting for review"
+    ESCALATED = "escalated", "Escalated"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    SENT_BACK = "sent_back", "Sent back"
+
+
+def attempts_remain(job):
+    return job.attempt_count < job.attempt_limit
+
+
+class Job(ConcurrentTransitionMixin, models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="jobs")
+    submitter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submitted_jobs"
+    )
+    job_type = models.CharField(max_length=64)
+    authority_class = models.CharField(max_length=20, choices=AuthorityClass.choices)
+    lane = models.CharField(max_length=12, choices=Lane.choices)
+    model = models.CharField(max_length=64)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    input = models.JSONField(default=dict)
+    input_summary = models.CharField(max_length=200, blank=True)
+    is_sensitive = models.BooleanField(default=False)
+
+    status = FSMField(default=Status.QUEUED, choices=Status.choices, protected=True)
+    review_state = models.CharField(
+        max_length=16, choices=ReviewState.choices, default=ReviewState.NONE, blank=True
+    )
+    # NULL (not "") when absent, so the per-workspace unique constraint ignores keyless jobs.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    idempotency_fingerprint = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(help_text="Deadline: past it the job is no longer useful.")
+
+    attempt_count = models.PositiveIntegerField(default=0)
+    attempt_limit = models.PositiveIntegerField(default=3)
+    # When a worker should next look at the job: dispatch while queued, poll while running.
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    stream_cursor = models.IntegerField(null=True, blank=True)
+    wait_reason = models.CharField(max_length=200, blank=True)
+
+    input_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    provider_finished_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    failure_kind = models.CharField(max_length=12, choices=FailureKind.choices, blank=True)
+    failure_reason = models.TextField(blank=True)
+    failure_retryable = models.BooleanField(default=False)
+    has_partial_output = models.BooleanField(default=False)
+    needs_human = models.BooleanField(default=False)
+
+    is_archived = models.BooleanField(default=False)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="job_idempotency_key_per_workspace",
+            ),
+        ]
+        indexes = [
+            # The poller's read: active jobs whose next look is due.
+            models.Index(
+                fields=["next_poll_at"],
+                condition=Q(status__in=["queued", "running"]),
+                name="job_due_for_poll",
+            ),
+            # The review console's read: a workspace's drafts, oldest first.
+            models.Index(
+                fields=["workspace", "created_at"],
+                condition=Q(status="needs_review"),
+                name="job_review_queue",
+            ),
+            models.Index(fields=["workspace", "submitter", "-created_at"], name="job_my_jobs"),
+            models.Index(fields=["status", "job_type"], name="job_status_type"),
+        ]
+
+    def __str__(self):
+        return f"{self.job_type} {str(self.id)[:8]} ({self.status})"
+
+    @property
+    def is_terminal(self):
+        return self.status in TERMINAL
+
+    @property
+    def short_id(self):
+        return str(self.id)[:8]
+
+    # --- transitions: each only changes status; services do the rest and write the event ---
+
+    @transition(field=status, source=Status.QUEUED, target=Status.RUNNING)
+    def start(self):
+        pass
+
+    @transition(
+        field=status, source=Status.RUNNING, target=Status.QUEUED, conditions=[attempts_remain]
+    )
+    def requeue(self):
+        """A retryable attempt failed and another attempt is allowed."""
+
+    @transition(field=status, source=Status.RUNNING, target=Status.NEEDS_REVIEW)
+    def hold_for_review(self):
+        pass
+
+    @transition(field=status, source=[Status.RUNNING, Status.NEEDS_REVIEW], target=Status.COMPLETED)
+    def complete(self):
+        pass
+
+    @transition(field=status, source=list(OPEN), target=Status.FAILED)
+    def fail(self):
+        pass
+
+    @transition(field=status, source=list(OPEN), target=Status.CANCELED)
+    def cancel(self):
+        pass
+
+    @transition(field=status, source=list(ACTIVE), target=Status.EXPIRED)
+    def expire(self):
+        pass
+
+    @transition(
+        field=status,
+        source=list(RETRYABLE_FROM),
+        target=Status.QUEUED,
+        conditions=[attempts_remain],
+    )
+    def retry(self):
+        pass
+
+    @transition(
+        field=status,
+        source=Status.NEEDS_REVIEW,
+        target=Status.QUEUED,
+        conditions=[attempts_remain],
+    )
+    def send_back(self):
+        pass
+
+
+class Attempt(models.Model):
+    """One provider call. Provider words (response id, provider status) live here only."""
+
+    class State(models.TextChoices):
+        DISPATCHING = "dispatching", "Dispatching"
+        IN_FLIGHT = "in_flight", "In flight"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+        ABANDONED = "abandoned", "Abandoned"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveIntegerField()
+    state = models.CharField(max_length=12, choices=State.choices, default=State.DISPATCHING)
+    instructions = models.TextField(blank=True)
+    provider_response_id = models.CharField(max_length=80, null=True, blank=True, unique=True)
+    provider_status = models.CharField(max_length=20, blank=True)
+    request_id = models.CharField(max_length=80, blank=True)
+    model = models.CharField(max_length=64, blank=True)
+    service_tier = models.CharField(max_length=20, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    price_version = models.CharField(max_length=20, blank=True)
+    error_kind = models.CharField(max_length=12, choices=FailureKind.choices, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    is_stale = models.BooleanField(default=False, help_text="Result arrived after cancel/expiry.")
+    polls = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "number"], name="attempt_number_per_job"),
+        ]
+
+    def __str__(self):
+        return f"attempt {self.number} of {self.job_id}"
+
+    @property
+    def duration(self):
+        if self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class Artifact(models.Model):
+    """An output of a job. Versions are never overwritten: an edit adds the next version."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", "Text"
+        JSON = "json", "Structured JSON"
+        EVIDENCE = "evidence", "Evidence"
+        PARTIAL = "partial", "Partial output"
+        FILE = "file", "File"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="artifacts")
+    attempt = models.ForeignKey(
+        Attempt, on_delete=models.SET_NULL, null=True, blank=True, related_name="artifacts"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    version = models.PositiveIntegerField()
+    text = models.TextField(blank=True)
+    data = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    is_stale = models.BooleanField(default=False)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "kind", "version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "kind", "version"], name="artifact_version_per_kind"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} v{self.version} of {self.job_id}"
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class JobEvent(models.Model):
+    """The append-only audit trail. Its integer id is also the cursor clients resume from."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    actor_label = models.CharField(max_length=80, help_text="Who acted: a username or system:…")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    message = models.CharField(max_length=300, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["job", "id"], name="event_job_cursor")]
+
+    def __str__(self):
+        return f"{self.kind} on {self.job_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AppendOnlyError("Job events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Job events are append-only.")
+
+
+class RefundLedgerEntry(models.Model):
+    """The demo refund job's external effect: a local ledger the refund writes to once."""
+
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="ledger_entries")
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    order_reference = models.CharField(max_length=40)
+    customer_email = models.EmailField()
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "refund ledger entries"
+
+    def __str__(self):
+        return f"refund {self.amount} for {self.order_reference}"

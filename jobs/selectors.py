@@ -1,0 +1,25 @@
+"""Reads of jobs that more than one caller needs. All of them start from workspace scope."""
+
+from django.db.models import Q
+
+from accounts.models import Role
+from accounts.selectors import workspace_ids_for
+
+from .models import Job
+
+
+def jobs_in_workspaces_of(user):
+    """Every job in the workspaces ``user`` belongs to: the one scope all job reads start from."""
+    return Job.objects.filter(workspace_id__in=workspace_ids_for(user))
+
+
+def jobs_visible_to(user):
+    """Jobs a user may open as a submitter: their own, plus all jobs of workspaces they admin."""
+    return jobs_in_workspaces_of(user).filter(
+        Q(submitter=user) | Q(workspace_id__in=workspace_ids_for(user, roles=[Role.ADMIN]))
+    )
+
+
+def job_for(user, job_id):
+    """One visible job or ``Job.DoesNotExist`` (callers answer 404 for other workspaces)."""
+    return jobs_visible_to(user).select_related("workspace", "submitter").get(pk=job_id)

@@ -1,0 +1,677 @@
+"""Every write to a job. One function per action; each runs in one transaction and leaves
+exactly one ``JobEvent`` with its actor. Illegal moves raise ``jobs.errors`` exceptions whose
+message is written for the person who tried.
+
+``actor`` is a ``User`` for people, or a label such as ``"system:poller"`` for Steward itself.
+"""
+
+import hashlib
+import json
+import random
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+from django_fsm import ConcurrentTransition, can_proceed
+
+from accounts.selectors import role_in
+
+from . import hooks
+from .errors import (
+    ConcurrentUpdate,
+    InvalidJobInput,
+    JobError,
+    LaneNotAllowed,
+    NotAMember,
+    TransitionNotAllowed,
+)
+from .job_types import get_job_type
+from .job_types.registry import RETAINING_LANES
+from .models import (
+    ACTIVE,
+    TERMINAL,
+    Artifact,
+    Attempt,
+    FailureKind,
+    Job,
+    JobEvent,
+    Priority,
+    ReviewState,
+    Status,
+)
+from .results import AttemptOutcome
+
+VERBS = {
+    "start": "started",
+    "requeue": "queued again",
+    "hold_for_review": "sent to review",
+    "complete": "completed",
+    "fail": "marked as failed",
+    "cancel": "canceled",
+    "expire": "expired",
+    "retry": "retried",
+    "send_back": "sent back for another attempt",
+}
+
+
+class IdempotencyKeyReused(JobError):
+    """The same idempotency key arrived with a different request."""
+
+
+# --- plumbing ------------------------------------------------------------------------------
+
+
+def _actor_fields(actor):
+    if actor is None:
+        return None, "system"
+    if isinstance(actor, str):
+        return None, actor
+    return actor, actor.get_username()
+
+
+def record_event(job, kind, *, actor, from_status="", to_status="", message="", data=None):
+    """Append one audit event; listeners hear about it once the transaction commits."""
+    user, label = _actor_fields(actor)
+    event = JobEvent.objects.create(
+        job=job,
+        kind=kind,
+        actor=user,
+        actor_label=label,
+        from_status=from_status,
+        to_status=to_status,
+        message=message[:300],
+        data=data or {},
+    )
+    transaction.on_commit(lambda: hooks.emit_after_commit(event))
+    return event
+
+
+def refusal(job, transition_name):
+    """Why ``transition_name`` is not allowed now, in words for the person who asked."""
+    verb = VERBS.get(transition_name, transition_name)
+    method = getattr(job, transition_name)
+    sources = method._django_fsm.transitions.keys()
+    if job.status not in sources:
+        return f"This job is {job.get_status_display().lower()}, so it can't be {verb}."
+    return (
+        f"This job has used all {job.attempt_limit} of its attempts, so it can't be {verb}. "
+        "Submit it again as a new job."
+    )
+
+
+def _move(job, transition_name, *, actor, kind, message="", data=None, from_status=None, **changes):
+    """Run one transition, apply ``changes``, save, and write the event. Call inside atomic."""
+    from_status = from_status or job.status
+    method = getattr(job, transition_name)
+    if not can_proceed(method):
+        raise TransitionNotAllowed(refusal(job, transition_name))
+    method()
+    for name, value in changes.items():
+        setattr(job, name, value)
+    try:
+        job.save(update_fields=["status", "updated_at", *changes])
+    except ConcurrentTransition:
+        raise ConcurrentUpdate(
+            "Someone else changed this job at the same moment; nothing was saved. "
+            "Reload to see its current state."
+        ) from None
+    record_event(
+        job,
+        kind,
+        actor=actor,
+        from_status=from_status,
+        to_status=job.status,
+        message=message,
+        data=data,
+    )
+    return job
+
+
+def _fresh(job):
+    """A fresh copy of the job, read inside the caller's transaction."""
+    return Job.objects.get(pk=job.pk)
+
+
+def _enqueue_on_commit(func_path, *args):
+    def enqueue():
+        from django_q.tasks import async_task
+
+        async_task(func_path, *args, group=func_path.rsplit(".", 1)[-1])
+
+    transaction.on_commit(enqueue)
+
+
+def retry_delay(attempt_number, retry_after=None):
+    """Exponential backoff with ±20 % jitter, capped at a minute, never shorter than Retry-After."""
+    base = min(2.0 * 2 ** max(attempt_number - 1, 0), 60.0) * random.uniform(0.8, 1.2)
+    return max(base, float(retry_after or 0))
+
+
+# --- submission ----------------------------------------------------------------------------
+
+
+def _fingerprint(job_type, cleaned, priority):
+    body = json.dumps(
+        {"job_type": job_type, "input": cleaned, "priority": int(priority)}, sort_keys=True
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _replay(existing, fingerprint):
+    if existing.idempotency_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            "This idempotency key was already used for a different request. "
+            "Use a new key for a new job."
+        )
+    existing.replayed = True
+    return existing
+
+
+def submit_job(
+    *, workspace, submitter, job_type, input, priority=Priority.NORMAL, idempotency_key=None
+):
+    """Validate and record a new job, then enqueue its dispatch once the record is committed.
+
+    Idempotent by ``idempotency_key`` within the workspace: the same key with the same request
+    returns the original job (``job.replayed`` is True); with a different request it raises
+    ``IdempotencyKeyReused``. Concurrent duplicates create exactly one job.
+    """
+    spec = get_job_type(job_type)
+    if role_in(submitter, workspace.id) is None:
+        raise NotAMember("You are not a member of this workspace.")
+    if workspace.zero_data_retention and spec.lane in RETAINING_LANES:
+        raise LaneNotAllowed(
+            f"{workspace.name} requires zero data retention, and {spec.title} runs in the "
+            f"{spec.lane} lane, which keeps data at the provider for about ten minutes."
+        )
+    cleaned, errors = spec.clean_input(input)
+    if errors:
+        raise InvalidJobInput(errors)
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
+        raise InvalidJobInput({"idempotency_key": ["Use a key of 1 to 255 characters."]})
+    priority = Priority(int(priority))
+    fingerprint = _fingerprint(spec.name, cleaned, priority)
+    if idempotency_key:
+        existing = Job.objects.filter(workspace=workspace, idempotency_key=idempotency_key).first()
+        if existing:
+            return _replay(existing, fingerprint)
+
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                workspace=workspace,
+                submitter=submitter,
+                job_type=spec.name,
+                authority_class=spec.authority_class,
+                lane=spec.lane,
+                model=spec.model,
+                priority=priority,
+                input=cleaned,
+                input_summary=spec.summarize(cleaned),
+                is_sensitive=spec.is_sensitive(cleaned),
+                idempotency_key=idempotency_key or None,
+                idempotency_fingerprint=fingerprint,
+                expires_at=now + spec.deadline,
+                attempt_limit=spec.attempt_limit,
+                next_poll_at=now,
+            )
+            record_event(
+                job,
+                "submitted",
+                actor=submitter,
+                to_status=job.status,
+                message=f"{spec.title} submitted.",
+            )
+            if spec.lane != "sync":
+                _enqueue_on_commit("jobs.tasks.dispatch_job", str(job.pk))
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        existing = Job.objects.get(workspace=workspace, idempotency_key=idempotency_key)
+        return _replay(existing, fingerprint)
+    job.replayed = False
+    return job
+
+
+# --- user and system controls --------------------------------------------------------------
+
+
+@transaction.atomic
+def cancel_job(*, job, actor, reason=""):
+    """Stop the job. The provider call (if any) is cancelled after commit; a result that still
+    arrives is kept as a stale artifact and never released."""
+    job = _fresh(job)
+    in_flight = job.attempts.filter(state=Attempt.State.IN_FLIGHT).exists()
+    _move(
+        job,
+        "cancel",
+        actor=actor,
+        kind="canceled",
+        message=reason or "Canceled.",
+        finished_at=timezone.now(),
+        next_poll_at=None,
+        lease_owner="",
+        lease_expires_at=None,
+    )
+    if in_flight:
+        _enqueue_on_commit("jobs.tasks.cancel_at_provider", str(job.pk))
+    return job
+
+
+@transaction.atomic
+def expire_job(*, job, actor="system:expiry"):
+    """The job missed its deadline; in-flight provider work is cancelled after commit."""
+    job = _fresh(job)
+    in_flight = job.attempts.filter(state=Attempt.State.IN_FLIGHT).exists()
+    _move(
+        job,
+        "expire",
+        actor=actor,
+        kind="expired",
+        message="The job passed its deadline before it finished.",
+        finished_at=timezone.now(),
+        next_poll_at=None,
+        lease_owner="",
+        lease_expires_at=None,
+        failure_kind=FailureKind.TIMEOUT,
+        failure_reason="It did not finish before its deadline.",
+        failure_retryable=True,
+    )
+    if in_flight:
+        _enqueue_on_commit("jobs.tasks.cancel_at_provider", str(job.pk))
+    return job
+
+
+@transaction.atomic
+def retry_job(*, job, actor):
+    """Queue a failed, canceled or expired job again as a new attempt (if attempts remain)."""
+    job = _fresh(job)
+    _move(
+        job,
+        "retry",
+        actor=actor,
+        kind="retried",
+        message="Queued again for a new attempt.",
+        next_poll_at=timezone.now(),
+        finished_at=None,
+        failure_kind="",
+        failure_reason="",
+        failure_retryable=False,
+        needs_human=False,
+        wait_reason="",
+        review_state=ReviewState.NONE,
+    )
+    _enqueue_on_commit("jobs.tasks.dispatch_job", str(job.pk))
+    return job
+
+
+@transaction.atomic
+def archive_job(*, job, actor):
+    """Hide a finished job from lists. Not a status change; the job keeps its status."""
+    job = _fresh(job)
+    if job.status not in TERMINAL:
+        raise TransitionNotAllowed(
+            f"This job is {job.get_status_display().lower()}; only finished jobs can be archived."
+        )
+    if job.is_archived:
+        raise TransitionNotAllowed("This job is already archived.")
+    Job.objects.filter(pk=job.pk).update(is_archived=True, archived_at=timezone.now())
+    job.refresh_from_db()
+    record_event(
+        job,
+        "archived",
+        actor=actor,
+        from_status=job.status,
+        to_status=job.status,
+        message="Archived.",
+    )
+    return job
+
+
+@transaction.atomic
+def fail_job(
+    *, job, actor, kind, reason, retryable=False, has_partial_output=False, needs_human=False
+):
+    """Fail the job with a kind and a reason a user can read."""
+    job = _fresh(job)
+    if kind not in FailureKind.values:
+        raise ValueError(f"unknown failure kind {kind!r}")
+    _move(
+        job,
+        "fail",
+        actor=actor,
+        kind="failed",
+        message=reason,
+        data={"failure_kind": kind, "retryable": retryable},
+        failure_kind=kind,
+        failure_reason=reason,
+        failure_retryable=retryable,
+        has_partial_output=has_partial_output or job.has_partial_output,
+        needs_human=needs_human,
+        finished_at=timezone.now(),
+        next_poll_at=None,
+        lease_owner="",
+        lease_expires_at=None,
+    )
+    return job
+
+
+# --- the provider lane's writes ------------------------------------------------------------
+
+
+@transaction.atomic
+def begin_attempt(*, job, instructions, actor="system:dispatcher"):
+    """Open the next attempt before the provider is called, so a crash leaves a trace."""
+    job = _fresh(job)
+    if job.status != Status.QUEUED:
+        raise TransitionNotAllowed(f"Only queued jobs start attempts (this one is {job.status}).")
+    if job.attempt_count >= job.attempt_limit:
+        raise TransitionNotAllowed(refusal(job, "retry"))
+    number = job.attempt_count + 1
+    Job.objects.filter(pk=job.pk).update(attempt_count=number, wait_reason="")
+    attempt = Attempt.objects.create(
+        job=job, number=number, instructions=instructions, model=job.model
+    )
+    record_event(
+        job,
+        "attempt_started",
+        actor=actor,
+        from_status=job.status,
+        to_status=job.status,
+        message=f"Attempt {number} started.",
+        data={"attempt": number},
+    )
+    return attempt
+
+
+@transaction.atomic
+def record_dispatch(*, attempt, response_id, provider_status, request_id="", next_poll_at=None):
+    """The provider accepted the attempt: store its response id and when to look again."""
+    Attempt.objects.filter(pk=attempt.pk).update(
+        provider_response_id=response_id,
+        provider_status=provider_status,
+        request_id=request_id,
+        state=Attempt.State.IN_FLIGHT,
+    )
+    job = Job.objects.get(pk=attempt.job_id)
+    Job.objects.filter(pk=job.pk).update(next_poll_at=next_poll_at or timezone.now())
+    record_event(
+        job,
+        "dispatched",
+        actor="system:dispatcher",
+        from_status=job.status,
+        to_status=job.status,
+        message="Sent to the model.",
+        data={"attempt": attempt.number, "request_id": request_id},
+    )
+    attempt.refresh_from_db()
+    return attempt
+
+
+@transaction.atomic
+def mark_running(*, job, actor="system:poller"):
+    """The model has started working on the job."""
+    job = _fresh(job)
+    _move(
+        job,
+        "start",
+        actor=actor,
+        kind="running",
+        message="The model is working on it.",
+        started_at=job.started_at or timezone.now(),
+    )
+    return job
+
+
+def _next_version(job, kind):
+    latest = job.artifacts.filter(kind=kind).aggregate(v=Max("version"))["v"]
+    return (latest or 0) + 1
+
+
+def add_artifact(*, job, kind, text="", data=None, actor=None, attempt=None, note="", stale=False):
+    """Add the next version of an artifact kind (an edit never overwrites an earlier version)."""
+    user, _ = _actor_fields(actor)
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                return Artifact.objects.create(
+                    job=job,
+                    kind=kind,
+                    version=_next_version(job, kind),
+                    text=text,
+                    data=data,
+                    created_by=user,
+                    attempt=attempt,
+                    note=note,
+                    is_stale=stale,
+                )
+        except IntegrityError:  # two writers took the same version number; take the next one
+            continue
+    raise ConcurrentUpdate("Could not save the new version; please try again.")
+
+
+def _add_usage(job, attempt, outcome):
+    usage = outcome.usage
+    Attempt.objects.filter(pk=attempt.pk).update(
+        input_tokens=usage.input_tokens,
+        cached_tokens=usage.cached_tokens,
+        output_tokens=usage.output_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cost=usage.cost,
+        price_version=usage.price_version,
+        provider_status=outcome.provider_status or F("provider_status"),
+        model=outcome.model or F("model"),
+        service_tier=outcome.service_tier,
+        output=outcome.output,
+        error_kind=outcome.failure_kind,
+        error_code=outcome.error_code,
+        error_message=outcome.error_message[:2000],
+        finished_at=timezone.now(),
+    )
+    Job.objects.filter(pk=job.pk).update(
+        input_tokens=F("input_tokens") + usage.input_tokens,
+        cached_tokens=F("cached_tokens") + usage.cached_tokens,
+        output_tokens=F("output_tokens") + usage.output_tokens,
+        reasoning_tokens=F("reasoning_tokens") + usage.reasoning_tokens,
+        cost=F("cost") + usage.cost,
+    )
+
+
+@transaction.atomic
+def finish_attempt(*, job, attempt, outcome: AttemptOutcome, actor="system:poller"):
+    """Apply an attempt's final provider result exactly once.
+
+    Records usage and cost on the attempt and the job, stores the output as an artifact, and
+    moves the job: to review or completed (by the review router), to a scheduled retry for a
+    retryable failure with attempts left, or to failed. A result for a job that was canceled or
+    expired meanwhile (or for a superseded attempt) is kept as a stale artifact and changes
+    nothing else. Returns the job.
+    """
+    attempt = Attempt.objects.select_related(None).get(pk=attempt.pk)
+    if attempt.state in (Attempt.State.SUCCEEDED, Attempt.State.FAILED):
+        return _fresh(job)  # already applied: a duplicate poll or webhook
+    job = _fresh(job)
+    _add_usage(job, attempt, outcome)
+    stale = job.status not in ACTIVE or attempt.number != job.attempt_count
+    new_state = Attempt.State.SUCCEEDED if outcome.status == "completed" else Attempt.State.FAILED
+    Attempt.objects.filter(pk=attempt.pk).update(state=new_state, is_stale=stale)
+    job = _fresh(job)
+    if stale:
+        if outcome.text:
+            add_artifact(
+                job=job,
+                kind=Artifact.Kind.TEXT,
+                text=outcome.text,
+                attempt=attempt,
+                stale=True,
+                note=f"Arrived after the job was {job.status}.",
+            )
+        record_event(
+            job,
+            "stale_result",
+            actor=actor,
+            from_status=job.status,
+            to_status=job.status,
+            message="A result arrived after the job stopped; it is kept but not released.",
+            data={"attempt": attempt.number, "outcome": outcome.status},
+        )
+        return job
+    from_status = job.status
+    if job.status == Status.QUEUED and outcome.status != "failed":
+        job.start()  # the provider finished before any poll saw it running
+        job.started_at = job.started_at or timezone.now()
+    finish = {
+        "completed": _finish_completed,
+        "incomplete": _finish_incomplete,
+    }.get(outcome.status, _finish_failed)
+    return finish(job, attempt, outcome, actor, from_status)
+
+
+def _finish_completed(job, attempt, outcome, actor, from_status):
+    now = timezone.now()
+    add_artifact(
+        job=job, kind=Artifact.Kind.TEXT, text=outcome.text, attempt=attempt, note="Model output"
+    )
+    review_state = hooks.review_state_for(job)
+    common = dict(
+        provider_finished_at=now,
+        review_state=review_state,
+        next_poll_at=None,
+        lease_owner="",
+        lease_expires_at=None,
+        started_at=job.started_at,
+    )
+    if review_state in (ReviewState.PENDING, ReviewState.ESCALATED):
+        return _move(
+            job,
+            "hold_for_review",
+            actor=actor,
+            from_status=from_status,
+            kind="needs_review",
+            message="The draft is ready and waits for a reviewer.",
+            **common,
+        )
+    return _move(
+        job,
+        "complete",
+        actor=actor,
+        from_status=from_status,
+        kind="completed",
+        message="Finished.",
+        completed_at=now,
+        finished_at=now,
+        **common,
+    )
+
+
+def _finish_incomplete(job, attempt, outcome, actor, from_status):
+    if outcome.text:
+        add_artifact(
+            job=job,
+            kind=Artifact.Kind.PARTIAL,
+            text=outcome.text,
+            attempt=attempt,
+            note="Partial output (the model stopped early)",
+        )
+    if outcome.error_code == "content_filter":
+        kind, reason = (
+            FailureKind.POLICY,
+            (
+                "The model stopped because the content filter blocked part of the answer. "
+                "Retrying the same input is unlikely to help."
+            ),
+        )
+    else:
+        kind, reason = (
+            FailureKind.PROVIDER,
+            (
+                "The model stopped early because the answer hit its length limit. "
+                "Any partial answer is kept; a person should decide what to do next."
+            ),
+        )
+    return _move(
+        job,
+        "fail",
+        actor=actor,
+        from_status=from_status,
+        kind="failed",
+        message=reason,
+        data={"failure_kind": kind, "incomplete_reason": outcome.error_code},
+        failure_kind=kind,
+        failure_reason=reason,
+        failure_retryable=False,
+        has_partial_output=bool(outcome.text),
+        needs_human=True,
+        provider_finished_at=timezone.now(),
+        finished_at=timezone.now(),
+        next_poll_at=None,
+        lease_owner="",
+        lease_expires_at=None,
+        started_at=job.started_at,
+    )
+
+
+def _finish_failed(job, attempt, outcome, actor, from_status):
+    reason = outcome.error_message or "The model could not produce an answer."
+    if outcome.retryable and job.attempt_count < job.attempt_limit:
+        return _schedule_retry(job, attempt, outcome, actor, from_status)
+    if outcome.retryable:
+        reason = f"{reason} Steward tried {job.attempt_count} times."
+    return _move(
+        job,
+        "fail",
+        actor=actor,
+        from_status=from_status,
+        kind="failed",
+        message=reason,
+        data={"failure_kind": outcome.failure_kind, "error_code": outcome.error_code},
+        failure_kind=outcome.failure_kind or FailureKind.PROVIDER,
+        failure_reason=reason,
+        failure_retryable=outcome.retryable,
+        needs_human=not outcome.retryable,
+        finished_at=timezone.now(),
+        next_poll_at=None,
+        lease_owner="",
+        lease_expires_at=None,
+        started_at=job.started_at,
+    )
+
+
+def _schedule_retry(job, attempt, outcome, actor, from_status):
+    delay = retry_delay(attempt.number, outcome.retry_after)
+    due = timezone.now() + timedelta(seconds=delay)
+    data = {"attempt": attempt.number, "error_code": outcome.error_code, "delay": round(delay, 2)}
+    message = f"Attempt {attempt.number} hit a temporary problem; trying again shortly."
+    if job.status == Status.RUNNING:
+        return _move(
+            job,
+            "requeue",
+            actor=actor,
+            from_status=from_status,
+            kind="retry_scheduled",
+            message=message,
+            data=data,
+            next_poll_at=due,
+            lease_owner="",
+            lease_expires_at=None,
+            started_at=job.started_at,
+        )
+    Job.objects.filter(pk=job.pk).update(next_poll_at=due, lease_owner="", lease_expires_at=None)
+    record_event(
+        job,
+        "retry_scheduled",
+        actor=actor,
+        from_status=job.status,
+        to_status=job.status,
+        message=message,
+        data=data,
+    )
+    return _fresh(job)
+
+
+@transaction.atomic
+def dispatch_failed(*, job, attempt, outcome: AttemptOutcome, actor="system:dispatcher"):
+    """The provider refused or never answered the create call for ``attempt``."""
+    return finish_attempt(job=job, attempt=attempt, outcome=outcome, actor=actor)
