@@ -148,6 +148,24 @@ def retry_delay(attempt_number, retry_after=None):
     return max(base, float(retry_after or 0))
 
 
+def transition_job(*, job, transition, actor, kind, message="", data=None, **changes):
+    """The one gateway other apps (review) use to move a job: a fresh read, the FSM transition,
+    the field ``changes`` and one event, in the caller's transaction (or a new one)."""
+    with transaction.atomic():
+        return _move(
+            _fresh(job), transition, actor=actor, kind=kind, message=message, data=data, **changes
+        )
+
+
+def reviewer_notes_for(job):
+    """Notes reviewers left when sending the job back; the next attempt's instructions use them."""
+    return [
+        notes
+        for notes in job.events.filter(kind="sent_back").values_list("data__notes", flat=True)
+        if notes
+    ]
+
+
 # --- submission ----------------------------------------------------------------------------
 
 
