@@ -178,3 +178,19 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
 }
+
+# --- Execution -----------------------------------------------------------------------------
+# Scenario knobs the bundled fake reads from request metadata; the demo makes jobs take a few
+# seconds so a person can watch them move. Ignored with real OpenAI.
+FAKE_OPENAI_DEFAULTS = {"fake_duration": env("FAKE_OPENAI_DURATION", default="4")}
+# When provider webhooks reach Steward, polling is only a safety net and can be sparse.
+OPENAI_WEBHOOKS_ENABLED = env.bool("OPENAI_WEBHOOKS_ENABLED", default=False)
+POLL_MIN_INTERVAL = env.float("POLL_MIN_INTERVAL", default=1.5)  # seconds
+POLL_MAX_INTERVAL = env.float("POLL_MAX_INTERVAL", default=60.0)
+POLL_BATCH = env.int("POLL_BATCH", default=500)
+POLL_LEASE_SECONDS = env.int("POLL_LEASE_SECONDS", default=30)
+PUMP_SLOTS = env.int("PUMP_SLOTS", default=1)  # poller loops across all clusters
+PUMP_RUN_SECONDS = env.int("PUMP_RUN_SECONDS", default=50)
+SYNC_LANE_TIMEOUT = env.float("SYNC_LANE_TIMEOUT", default=20.0)
+CIRCUIT_MIN_CALLS = env.int("CIRCUIT_MIN_CALLS", default=20)
+CIRCUIT_ERROR_RATE = env.float("CIRCUIT_ERROR_RATE", default=0.5)

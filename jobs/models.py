@@ -345,3 +345,57 @@ class RefundLedgerEntry(models.Model):
 
     def __str__(self):
         return f"refund {self.amount} for {self.order_reference}"
+
+
+class WebhookReceipt(models.Model):
+    """One verified provider webhook, stored under a unique event id so a redelivery is a no-op."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    event_type = models.CharField(max_length=60)
+    response_id = models.CharField(max_length=80, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.event_type} {self.event_id}"
+
+
+class ProviderCallWindow(models.Model):
+    """Provider call counts per ten-second bucket: the circuit breaker's (and ops page's) input."""
+
+    bucket = models.DateTimeField(unique=True)
+    ok = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    rate_limited = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.bucket:%H:%M:%S} ok={self.ok} failed={self.failed}"
+
+
+class CircuitState(models.Model):
+    """The provider circuit breaker (one row). Open: new background dispatch waits until
+    ``opened_until``; then half-open lets a few jobs through (high priority first)."""
+
+    class State(models.TextChoices):
+        CLOSED = "closed", "Closed"
+        OPEN = "open", "Open"
+
+    state = models.CharField(max_length=8, choices=State.choices, default=State.CLOSED)
+    opened_until = models.DateTimeField(null=True, blank=True)
+    open_seconds = models.PositiveIntegerField(default=30)
+    probes_left = models.PositiveIntegerField(default=0)
+    reason = models.CharField(max_length=200, blank=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.state
+
+
+class PumpSlot(models.Model):
+    """A poller loop's heartbeat. The watchdog restarts a slot whose pump stopped beating."""
+
+    slot = models.PositiveSmallIntegerField(primary_key=True)
+    owner = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"slot {self.slot} ({self.owner})"

@@ -512,7 +512,11 @@ def finish_attempt(*, job, attempt, outcome: AttemptOutcome, actor="system:polle
         return _fresh(job)  # already applied: a duplicate poll or webhook
     job = _fresh(job)
     _add_usage(job, attempt, outcome)
-    stale = job.status not in ACTIVE or attempt.number != job.attempt_count
+    stale = (
+        job.status not in ACTIVE
+        or attempt.number != job.attempt_count
+        or attempt.state == Attempt.State.ABANDONED
+    )
     new_state = Attempt.State.SUCCEEDED if outcome.status == "completed" else Attempt.State.FAILED
     Attempt.objects.filter(pk=attempt.pk).update(state=new_state, is_stale=stale)
     job = _fresh(job)
@@ -693,3 +697,43 @@ def _schedule_retry(job, attempt, outcome, actor, from_status):
 def dispatch_failed(*, job, attempt, outcome: AttemptOutcome, actor="system:dispatcher"):
     """The provider refused or never answered the create call for ``attempt``."""
     return finish_attempt(job=job, attempt=attempt, outcome=outcome, actor=actor)
+
+
+def save_stream_progress(*, job, text, cursor, owner, lease):
+    """Save a batch of streamed text with its cursor, in one transaction, while ``owner`` still
+    holds the job. Returns False (saving nothing) when the job stopped or changed hands."""
+    now = timezone.now()
+    with transaction.atomic():
+        held = Job.objects.filter(pk=job.pk, status__in=ACTIVE, lease_owner=owner).update(
+            stream_cursor=cursor, lease_expires_at=now + lease
+        )
+        if not held:
+            return False
+        if text:
+            record_event(
+                job,
+                "partial_output",
+                actor="system:stream",
+                from_status=job.status,
+                to_status=job.status,
+                data={"seq": cursor, "text": text},
+            )
+            Job.objects.filter(pk=job.pk).update(has_partial_output=True)
+    return True
+
+
+@transaction.atomic
+def move_to_background_lane(*, job, reason):
+    """A sync-lane job that timed out continues in the background lane."""
+    Job.objects.filter(pk=job.pk).update(lane="background")
+    job = _fresh(job)
+    record_event(
+        job,
+        "lane_changed",
+        actor="system:sync",
+        from_status=job.status,
+        to_status=job.status,
+        message="It took longer than a quick answer allows, so it continues in the background.",
+        data={"from": "sync", "to": "background", "reason": reason},
+    )
+    return job

@@ -1,0 +1,557 @@
+"""The provider lanes: dispatch, the poller, streaming, the sync lane, cancel and expiry.
+
+How due jobs get looked at within about a second, although django-q2 schedules are
+minute-grained: a *pump* task (``run_pump``) loops inside one django-q2 worker for
+``PUMP_RUN_SECONDS``. Each turn it claims a batch of due jobs (``next_poll_at <= now`` and no
+live lease) with ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, or an atomic lease update
+inside SQLite's IMMEDIATE transaction elsewhere; dispatches the queued ones; retrieves the
+in-flight ones concurrently (async SDK, one event loop per batch); applies the results through
+the services; and writes each job's next poll time with backoff. When nothing is due it sleeps
+a fraction of a second, so no worker ever sleeps on one job and one worker tracks thousands.
+Before it ends, a pump enqueues its successor; a once-a-minute watchdog schedule restarts any
+pump slot whose heartbeat went quiet (a SIGKILLed worker). Leases expire, so jobs claimed by a
+killed worker become due again for another. ``PUMP_SLOTS`` sets how many pumps run at once
+across all clusters. Webhooks only make a job due now; polling stays the safety net.
+"""
+
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import circuit, provider, services
+from .errors import JobError
+from .job_types import get_job_type
+from .models import ACTIVE, Attempt, Job, PumpSlot, Status, WebhookReceipt
+from .provider import ProviderError, outcome_from_error
+
+log = logging.getLogger(__name__)
+STREAM_FLUSH_SECONDS = 0.3
+STREAM_FLUSH_CHARS = 2000
+
+
+def worker_name(prefix="w"):
+    return f"{prefix}:{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
+
+
+def _lease():
+    return timedelta(seconds=settings.POLL_LEASE_SECONDS)
+
+
+def poll_interval(age_seconds):
+    """Seconds until the next look: short at first, about a tenth of the age later, capped.
+    With webhooks on, polling is a sparse safety net well inside the provider's retention."""
+    if settings.OPENAI_WEBHOOKS_ENABLED:
+        base = min(max(60.0, age_seconds * 0.5), 240.0)
+    else:
+        base = min(max(settings.POLL_MIN_INTERVAL, age_seconds * 0.1), settings.POLL_MAX_INTERVAL)
+    return base * random.uniform(0.9, 1.0)
+
+
+# --- claiming ------------------------------------------------------------------------------
+
+
+def _due(now):
+    return Q(status__in=ACTIVE, next_poll_at__lte=now) & (
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    )
+
+
+def claim_due(owner, *, limit=None, now=None, job_ids=None):
+    """Lease up to ``limit`` due jobs to ``owner``; return them. Safe across processes."""
+    now = now or timezone.now()
+    until = now + _lease()
+    limit = limit or settings.POLL_BATCH
+    with transaction.atomic():
+        candidates = Job.objects.filter(_due(now))
+        if job_ids is not None:
+            candidates = candidates.filter(pk__in=job_ids)
+        candidates = candidates.order_by("-priority", "next_poll_at")
+        if connection.vendor == "postgresql":
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("pk", flat=True)[:limit])
+        if ids:
+            Job.objects.filter(pk__in=ids).update(lease_owner=owner, lease_expires_at=until)
+    return list(Job.objects.filter(pk__in=ids, lease_owner=owner)) if ids else []
+
+
+def _release(job, *, next_poll_at=None, wait_reason=None):
+    changes = {"lease_owner": "", "lease_expires_at": None}
+    if next_poll_at is not None:
+        changes["next_poll_at"] = next_poll_at
+    if wait_reason is not None:
+        changes["wait_reason"] = wait_reason
+    Job.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(**changes)
+
+
+# --- dispatch ------------------------------------------------------------------------------
+
+
+def dispatch_job(job_id, owner=None):
+    """Start the next attempt of a queued job if it is due and nobody else holds it."""
+    owner = owner or worker_name("dispatch")
+    for job in claim_due(owner, limit=1, job_ids=[job_id]):
+        process_claimed([job], owner)
+
+
+def _in_flight_attempt(job):
+    return job.attempts.filter(state=Attempt.State.IN_FLIGHT).order_by("-number").first()
+
+
+def _dispatch_claimed(job):
+    now = timezone.now()
+    if job.expires_at <= now:
+        services.expire_job(job=job)
+        return
+    if job.lane != "sync" and not circuit.allows_dispatch(now):
+        reopen = circuit.reopens_at() or now
+        _release(
+            job,
+            next_poll_at=max(reopen, now + timedelta(seconds=2)),
+            wait_reason=(
+                "Waiting: the AI provider is having trouble, so Steward holds new work for a "
+                "moment. It starts on its own; nothing is lost."
+            ),
+        )
+        return
+    spec = get_job_type(job.job_type)
+    instructions = spec.render_instructions(job.input, services.reviewer_notes_for(job))
+    try:
+        attempt = services.begin_attempt(job=job, instructions=instructions)
+    except JobError:
+        if job.attempt_count >= job.attempt_limit:
+            services.fail_job(
+                job=job,
+                actor="system:dispatcher",
+                kind="provider",
+                retryable=False,
+                reason="Steward lost track of its last attempt and none are left.",
+            )
+        return
+    if job.lane == "stream":
+        from django_q.tasks import async_task
+
+        async_task(
+            "jobs.tasks.stream_job", str(job.pk), attempt.pk, job.lease_owner, group="stream_job"
+        )
+        return
+    if job.lane == "sync":  # a sync job that reached a worker: run it in the background lane
+        Job.objects.filter(pk=job.pk).update(lane="background")
+    try:
+        accepted = provider.create_response(
+            job_id=job.pk,
+            attempt_number=attempt.number,
+            model=job.model,
+            instructions=instructions,
+        )
+    except ProviderError as error:
+        circuit.record(failed=1, rate_limited=int(error.status_code == 429))
+        services.finish_attempt(
+            job=job, attempt=attempt, outcome=outcome_from_error(error), actor="system:dispatcher"
+        )
+        return
+    circuit.record(ok=1)
+    services.record_dispatch(
+        attempt=attempt,
+        response_id=accepted.response_id,
+        provider_status=accepted.provider_status,
+        request_id=accepted.request_id,
+        next_poll_at=timezone.now() + timedelta(seconds=poll_interval(0)),
+    )
+    _release(job)
+
+
+# --- polling -------------------------------------------------------------------------------
+
+
+def process_claimed(jobs, owner):
+    """Work a claimed batch: dispatch queued jobs, poll in-flight ones, recover lost attempts."""
+    by_id = {job.pk: job for job in jobs}
+    attempts = {
+        a.job_id: a
+        for a in Attempt.objects.filter(
+            job_id__in=by_id, state__in=[Attempt.State.IN_FLIGHT, Attempt.State.DISPATCHING]
+        ).order_by("number")
+    }
+    to_poll, stale_before = [], timezone.now() - _lease()
+    for job in jobs:
+        attempt = attempts.get(job.pk)
+        if attempt is None:
+            _dispatch_claimed(job)
+        elif attempt.state == Attempt.State.DISPATCHING and attempt.started_at < stale_before:
+            _recover_lost_attempt(job, attempt)
+        elif attempt.state == Attempt.State.DISPATCHING:
+            _release(job, next_poll_at=timezone.now() + timedelta(seconds=2))
+        elif job.lane == "stream":
+            from django_q.tasks import async_task
+
+            async_task("jobs.tasks.stream_job", str(job.pk), attempt.pk, owner, group="stream_job")
+        else:
+            to_poll.append((job, attempt))
+    if to_poll:
+        _poll(to_poll)
+
+
+def _recover_lost_attempt(job, attempt):
+    """A worker died between opening an attempt and storing the provider's answer."""
+    Attempt.objects.filter(pk=attempt.pk, state=Attempt.State.DISPATCHING).update(
+        state=Attempt.State.ABANDONED,
+        finished_at=timezone.now(),
+        error_message="The worker stopped before the provider's answer was saved.",
+    )
+    services.record_event(
+        job,
+        "attempt_lost",
+        actor="system:poller",
+        from_status=job.status,
+        to_status=job.status,
+        message=f"Steward lost track of attempt {attempt.number}; it starts a new one.",
+        data={"attempt": attempt.number},
+    )
+    _dispatch_claimed(Job.objects.get(pk=job.pk))
+
+
+def _poll(pairs):
+    snapshots = provider.retrieve_many([a.provider_response_id for _, a in pairs])
+    now = timezone.now()
+    Attempt.objects.filter(pk__in=[a.pk for _, a in pairs]).update(polls=F("polls") + 1)
+    ok = failed = limited = 0
+    waiting = []
+    for job, attempt in pairs:
+        result = snapshots[attempt.provider_response_id]
+        if isinstance(result, ProviderError):
+            failed += 1
+            limited += result.status_code == 429
+            if result.is_gone:
+                _vanished(job, attempt, result)
+            else:
+                delay = max(
+                    poll_interval((now - attempt.started_at).total_seconds()),
+                    result.retry_after or 0,
+                )
+                job.next_poll_at = now + timedelta(seconds=delay)
+                waiting.append(job)
+            continue
+        ok += 1
+        if result.outcome is not None:
+            try:
+                services.finish_attempt(job=job, attempt=attempt, outcome=result.outcome)
+            except JobError:
+                log.info("job %s changed while its result was applied", job.pk)
+            continue
+        if result.is_working and job.status == Status.QUEUED:
+            try:
+                services.mark_running(job=job)
+            except JobError:
+                continue
+        job.next_poll_at = now + timedelta(
+            seconds=poll_interval((now - attempt.started_at).total_seconds())
+        )
+        waiting.append(job)
+    for job in waiting:
+        job.lease_owner, job.lease_expires_at = "", None
+    if waiting:
+        Job.objects.bulk_update(waiting, ["next_poll_at", "lease_owner", "lease_expires_at"])
+    circuit.record(ok=ok, failed=failed, rate_limited=limited, now=now)
+
+
+def _vanished(job, attempt, error):
+    Attempt.objects.filter(pk=attempt.pk).update(
+        state=Attempt.State.FAILED,
+        error_kind="provider",
+        error_code="not_found",
+        error_message=error.message,
+        finished_at=timezone.now(),
+    )
+    with contextlib.suppress(JobError):
+        services.fail_job(
+            job=job, actor="system:poller", kind="provider", retryable=True, reason=error.message
+        )
+
+
+# --- the pump ------------------------------------------------------------------------------
+
+
+def run_pump(slot=0, seconds=None, owner=None):
+    """Poll and dispatch in a loop for ``seconds``; return how many jobs were worked."""
+    owner = owner or worker_name(f"pump{slot}")
+    seconds = settings.PUMP_RUN_SECONDS if seconds is None else seconds
+    end = time.monotonic() + seconds
+    worked, last_beat, last_sweep = 0, 0.0, 0.0
+    while time.monotonic() < end:
+        tick = time.monotonic()
+        if tick - last_beat >= 5:
+            if not _beat(slot, owner):
+                return worked  # another pump took this slot over
+            last_beat = tick
+        if tick - last_sweep >= 5:
+            sweep_expired()
+            last_sweep = tick
+        jobs = claim_due(owner)
+        if jobs:
+            process_claimed(jobs, owner)
+            worked += len(jobs)
+            continue
+        time.sleep(0.1)
+    return worked
+
+
+def _beat(slot, owner):
+    now = timezone.now()
+    slot_row, _ = PumpSlot.objects.get_or_create(slot=slot)
+    fresh = slot_row.heartbeat_at and now - slot_row.heartbeat_at < timedelta(seconds=20)
+    if slot_row.owner and slot_row.owner != owner and fresh:
+        return False
+    PumpSlot.objects.filter(slot=slot).update(owner=owner, heartbeat_at=now)
+    return True
+
+
+def stale_pump_slots(now=None):
+    """Slots whose pump has not beaten for 20 s (or never ran): the watchdog restarts them."""
+    now = now or timezone.now()
+    alive = set(
+        PumpSlot.objects.filter(heartbeat_at__gte=now - timedelta(seconds=20)).values_list(
+            "slot", flat=True
+        )
+    )
+    return [slot for slot in range(settings.PUMP_SLOTS) if slot not in alive]
+
+
+def sweep_expired(limit=200):
+    """Expire active jobs past their deadline (in-flight provider work is cancelled)."""
+    expired = 0
+    for job in Job.objects.filter(status__in=ACTIVE, expires_at__lt=timezone.now())[:limit]:
+        try:
+            services.expire_job(job=job)
+            expired += 1
+        except JobError:
+            continue
+    return expired
+
+
+# --- streaming -----------------------------------------------------------------------------
+
+
+def stream_job(job_id, attempt_id, handed_over_by=""):
+    """Consume (or resume) a stream-lane attempt, saving text in batches with its cursor.
+
+    The cursor is the sequence number of the last event whose text is saved, written in the
+    same transaction as that text; a restarted worker resumes with ``starting_after=cursor``
+    and so neither loses nor repeats text.
+    """
+    owner = worker_name("stream")
+    now = timezone.now()
+    taken = (
+        Job.objects.filter(pk=job_id, status__in=ACTIVE)
+        .filter(Q(lease_owner=handed_over_by) | Q(lease_expires_at__lt=now) | Q(lease_owner=""))
+        .update(lease_owner=owner, lease_expires_at=now + _lease())
+    )
+    if not taken:
+        return "not-claimed"
+    job = Job.objects.get(pk=job_id)
+    attempt = Attempt.objects.get(pk=attempt_id)
+    for _ in range(5):
+        try:
+            return _consume_stream(job, attempt, owner)
+        except ProviderError as error:
+            if not error.retryable:
+                services.finish_attempt(
+                    job=job,
+                    attempt=attempt,
+                    outcome=outcome_from_error(error),
+                    actor="system:stream",
+                )
+                return "failed"
+            attempt.refresh_from_db()
+            if attempt.provider_response_id is None:
+                services.finish_attempt(
+                    job=job,
+                    attempt=attempt,
+                    outcome=outcome_from_error(error),
+                    actor="system:stream",
+                )
+                return "create-failed"
+            job.refresh_from_db()
+            if job.status not in ACTIVE:
+                return "stopped"
+            time.sleep(0.5)
+    _release(Job.objects.get(pk=job_id), next_poll_at=timezone.now() + timedelta(seconds=2))
+    return "handed-back"
+
+
+def _consume_stream(job, attempt, owner):
+    attempt.refresh_from_db()
+    if attempt.provider_response_id:
+        job.refresh_from_db()
+        chunks = provider.stream_response(
+            response_id=attempt.provider_response_id, starting_after=job.stream_cursor
+        )
+    else:
+        chunks = provider.stream_response(
+            job_id=job.pk,
+            attempt_number=attempt.number,
+            model=job.model,
+            instructions=attempt.instructions,
+        )
+    buffer, last_seq, last_flush = [], job.stream_cursor, time.monotonic()
+    for chunk in chunks:
+        if chunk.kind == "created" and not attempt.provider_response_id:
+            attempt = services.record_dispatch(
+                attempt=attempt,
+                response_id=chunk.response_id,
+                provider_status="queued",
+                next_poll_at=timezone.now() + _lease(),
+            )
+            circuit.record(ok=1)
+        elif (
+            chunk.kind == "working" and Job.objects.filter(pk=job.pk, status=Status.QUEUED).exists()
+        ):
+            services.mark_running(job=job, actor="system:stream")
+        elif chunk.kind == "text":
+            buffer.append(chunk.text)
+        last_seq = chunk.sequence
+        if chunk.kind == "finished":
+            services.save_stream_progress(
+                job=job, text="".join(buffer), cursor=last_seq, owner=owner, lease=_lease()
+            )
+            services.finish_attempt(
+                job=job, attempt=attempt, outcome=chunk.outcome, actor="system:stream"
+            )
+            return "finished"
+        if (
+            time.monotonic() - last_flush >= STREAM_FLUSH_SECONDS
+            or sum(map(len, buffer)) >= STREAM_FLUSH_CHARS
+        ):
+            if not services.save_stream_progress(
+                job=job, text="".join(buffer), cursor=last_seq, owner=owner, lease=_lease()
+            ):
+                return "stopped"  # canceled, expired or taken over meanwhile
+            buffer, last_flush = [], time.monotonic()
+    raise ProviderError(
+        kind="provider",
+        retryable=True,
+        code="stream_ended",
+        message="The stream ended before the answer was complete.",
+    )
+
+
+# --- sync lane, cancel, webhooks -----------------------------------------------------------
+
+
+def run_sync(job):
+    """Run a sync-lane job inside the request. On timeout the job falls back to the
+    background lane (a foreground request cannot be picked up again later)."""
+    owner = worker_name("sync")
+    claimed = claim_due(owner, limit=1, job_ids=[job.pk])
+    if not claimed:
+        return Job.objects.get(pk=job.pk)
+    job = claimed[0]
+    spec = get_job_type(job.job_type)
+    instructions = spec.render_instructions(job.input, services.reviewer_notes_for(job))
+    attempt = services.begin_attempt(job=job, instructions=instructions, actor="system:sync")
+    try:
+        snapshot = provider.run_foreground(
+            job_id=job.pk,
+            attempt_number=attempt.number,
+            model=job.model,
+            instructions=instructions,
+            timeout=settings.SYNC_LANE_TIMEOUT,
+        )
+    except ProviderError as error:
+        if error.kind == "timeout":
+            services.move_to_background_lane(job=job, reason=error.message)
+        services.finish_attempt(
+            job=job, attempt=attempt, outcome=outcome_from_error(error), actor="system:sync"
+        )
+        _release(job)
+        return Job.objects.get(pk=job.pk)
+    services.record_dispatch(
+        attempt=attempt, response_id=snapshot.response_id, provider_status=snapshot.provider_status
+    )
+    return services.finish_attempt(
+        job=job, attempt=attempt, outcome=snapshot.outcome, actor="system:sync"
+    )
+
+
+def cancel_at_provider(job_id):
+    """Propagate a cancel: cancel each in-flight response, then keep any result that had
+    already arrived as a stale artifact (never released)."""
+    job = Job.objects.get(pk=job_id)
+    for attempt in job.attempts.filter(state=Attempt.State.IN_FLIGHT).exclude(
+        provider_response_id=None
+    ):
+        try:
+            provider.cancel_response(attempt.provider_response_id)
+        except ProviderError as error:
+            log.info("cancel of %s failed: %s", attempt.provider_response_id, error.message)
+        result = provider.retrieve_many([attempt.provider_response_id])
+        snapshot = result[attempt.provider_response_id]
+        outcome = snapshot.outcome if not isinstance(snapshot, ProviderError) else None
+        if outcome is not None:
+            services.finish_attempt(
+                job=job, attempt=attempt, outcome=outcome, actor="system:canceler"
+            )
+
+
+def receive_webhook(body, headers):
+    """Verify and record a provider webhook, then make its job due now.
+
+    Returns ``"duplicate"``, ``"due"`` or ``"unknown"``; raises ``provider.InvalidWebhook``.
+    """
+    event_id, event_type, response_id = provider.unwrap_webhook(body, headers)
+    with transaction.atomic():
+        _, created = WebhookReceipt.objects.get_or_create(
+            event_id=event_id, defaults={"event_type": event_type, "response_id": response_id}
+        )
+        if not created:
+            return "duplicate"
+        attempt = Attempt.objects.filter(provider_response_id=response_id).first()
+        if attempt is None:
+            from django_q.tasks import async_task
+
+            transaction.on_commit(lambda: async_task("jobs.tasks.adopt_orphan", response_id))
+            return "unknown"
+        Job.objects.filter(pk=attempt.job_id, status__in=ACTIVE).update(next_poll_at=timezone.now())
+    return "due"
+
+
+def adopt_orphan(response_id):
+    """A response nobody recorded (a worker died after create): find its attempt through the
+    metadata, keep its result as stale, and cancel it if it is still running."""
+    result = provider.retrieve_many([response_id])[response_id]
+    if isinstance(result, ProviderError):
+        return "gone"
+    metadata = result.metadata
+    attempt = Attempt.objects.filter(
+        job_id=metadata.get("job_id"), number=metadata.get("attempt") or 0
+    ).first()
+    if attempt is None:
+        return "no-match"
+    if attempt.provider_response_id and attempt.provider_response_id != response_id:
+        return "already-recorded"
+    updated = Attempt.objects.filter(pk=attempt.pk, provider_response_id=None).update(
+        provider_response_id=response_id
+    )
+    if not updated:
+        return "already-recorded"
+    attempt.refresh_from_db()
+    job = attempt.job
+    if attempt.state == Attempt.State.ABANDONED or job.status not in ACTIVE:
+        Attempt.objects.filter(pk=attempt.pk).update(is_stale=True)
+        if result.outcome is None:
+            with contextlib.suppress(ProviderError):
+                provider.cancel_response(response_id)
+        else:
+            services.finish_attempt(
+                job=job, attempt=attempt, outcome=result.outcome, actor="system:orphans"
+            )
+        return "stale"
+    return "matched"

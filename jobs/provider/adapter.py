@@ -1,0 +1,440 @@
+"""Create, retrieve, cancel and stream responses; translate results and errors into product terms.
+
+Provider statuses map to product ones here and nowhere else: ``queued`` → waiting (the job stays
+queued), ``in_progress`` → working (running), ``completed`` / ``failed`` / ``incomplete`` /
+``cancelled`` → an ``AttemptOutcome``. Errors become ``ProviderError`` with a failure kind:
+``input`` for 400/422, ``provider`` for 429/5xx/connection trouble (retryable, honouring
+Retry-After), ``policy`` for refusals and content filtering, ``timeout`` for timeouts.
+"""
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import openai
+from django.conf import settings
+
+from ..results import AttemptOutcome, Usage
+from .client import async_client, creator, sync_client, using_fake
+from .pricing import cost_of
+
+TERMINAL = {"completed", "failed", "incomplete", "cancelled"}
+# failed-response codes (not HTTP errors) that a new attempt may fix
+TRANSIENT_CODES = {"server_error", "rate_limit_exceeded", "vector_store_timeout"}
+POLICY_CODES = {"bio_policy", "misalignment_policy_violation", "image_content_policy_violation"}
+FAKE_DIRECTIVE = re.compile(r"\[fake:([^\]]+)\]")
+
+
+class ProviderError(Exception):
+    """A provider call failed; ``message`` is written for the job's submitter."""
+
+    def __init__(
+        self,
+        *,
+        kind,
+        retryable,
+        message,
+        code="",
+        status_code=None,
+        retry_after=None,
+        request_id="",
+    ):
+        super().__init__(message)
+        self.kind, self.retryable, self.message = kind, retryable, message
+        self.code, self.status_code = code or "", status_code
+        self.retry_after, self.request_id = retry_after, request_id or ""
+
+    @property
+    def is_gone(self):
+        return self.status_code == 404
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    response_id: str
+    provider_status: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One retrieve: still waiting, working, or finished with an outcome."""
+
+    response_id: str
+    provider_status: str
+    outcome: AttemptOutcome | None = None
+    metadata: dict | None = None
+
+    @property
+    def is_working(self):
+        return self.provider_status == "in_progress"
+
+
+@dataclass(frozen=True)
+class StreamChunk:
+    """One stream event in product terms: ``created``, ``working``, ``text`` or ``finished``."""
+
+    kind: str
+    sequence: int
+    response_id: str = ""
+    text: str = ""
+    outcome: AttemptOutcome | None = None
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+def _retry_after(headers):
+    if headers is None:
+        return None
+    raw = headers.get("retry-after-ms")
+    if raw:
+        try:
+            return float(raw) / 1000
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def classify(exc):
+    """Map an SDK exception to a ``ProviderError`` with a failure kind."""
+    request_id = getattr(exc, "request_id", "") or ""
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError(
+            kind="timeout",
+            retryable=True,
+            code="timeout",
+            message="The AI provider did not answer in time.",
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderError(
+            kind="provider",
+            retryable=True,
+            code="connection_error",
+            message="Steward could not reach the AI provider.",
+        )
+    if isinstance(exc, openai.APIStatusError):
+        status, code = exc.status_code, (exc.code or "")
+        retry_after = _retry_after(exc.response.headers if exc.response is not None else None)
+        common = {
+            "code": code or str(status),
+            "status_code": status,
+            "request_id": request_id,
+            "retry_after": retry_after,
+        }
+        if status == 429 and code == "insufficient_quota":
+            return ProviderError(
+                kind="provider",
+                retryable=False,
+                **common,
+                message=(
+                    "The AI provider account has no credit left; an administrator needs to act."
+                ),
+            )
+        if status == 429:
+            return ProviderError(
+                kind="provider",
+                retryable=True,
+                **common,
+                message=("The AI provider is busy and asked Steward to slow down."),
+            )
+        if status in (400, 422):
+            return ProviderError(
+                kind="input",
+                retryable=False,
+                **common,
+                message=(
+                    "The AI provider could not accept this input. Check the input and submit again."
+                ),
+            )
+        if status in (401, 403):
+            return ProviderError(
+                kind="provider",
+                retryable=False,
+                **common,
+                message=(
+                    "Steward is not allowed to use the AI provider; an administrator needs to act."
+                ),
+            )
+        if status == 404:
+            return ProviderError(
+                kind="provider",
+                retryable=False,
+                **common,
+                message=(
+                    "The result is no longer available at the AI provider (it keeps results only "
+                    "for a short time)."
+                ),
+            )
+        return ProviderError(
+            kind="provider",
+            retryable=True,
+            **common,
+            message=("The AI provider had a temporary problem."),
+        )
+    if isinstance(exc, json.JSONDecodeError | openai.APIResponseValidationError):
+        return ProviderError(
+            kind="provider",
+            retryable=True,
+            code="bad_response",
+            message="The AI provider sent an unreadable answer.",
+        )
+    raise exc
+
+
+def outcome_from_error(error: ProviderError) -> AttemptOutcome:
+    return AttemptOutcome(
+        status="failed",
+        failure_kind=error.kind,
+        retryable=error.retryable,
+        error_code=error.code,
+        error_message=error.message,
+        retry_after=error.retry_after,
+        request_id=error.request_id,
+    )
+
+
+# --- results -------------------------------------------------------------------------------
+
+
+def _usage(response):
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return Usage(price_version=settings.PRICE_TABLE_VERSION)
+    cached = getattr(usage.input_tokens_details, "cached_tokens", 0) or 0
+    reasoning = getattr(usage.output_tokens_details, "reasoning_tokens", 0) or 0
+    return Usage(
+        input_tokens=usage.input_tokens,
+        cached_tokens=cached,
+        output_tokens=usage.output_tokens,
+        reasoning_tokens=reasoning,
+        price_version=settings.PRICE_TABLE_VERSION,
+        cost=cost_of(
+            response.model or "",
+            input_tokens=usage.input_tokens,
+            cached_tokens=cached,
+            output_tokens=usage.output_tokens,
+        ),
+    )
+
+
+def _outcome(response, request_id=""):
+    status = response.status
+    common = dict(
+        text=response.output_text or "",
+        usage=_usage(response),
+        provider_status=status,
+        model=response.model or "",
+        service_tier=response.service_tier or "",
+        request_id=request_id,
+        output=[item.model_dump(mode="json") for item in response.output],
+    )
+    if status == "completed":
+        return AttemptOutcome(status="completed", **common)
+    if status == "incomplete":
+        reason = getattr(response.incomplete_details, "reason", "") or ""
+        return AttemptOutcome(status="incomplete", error_code=reason, **common)
+    if status == "cancelled":
+        return AttemptOutcome(
+            status="failed",
+            failure_kind="provider",
+            retryable=False,
+            error_code="cancelled",
+            error_message="The work was stopped at the AI provider.",
+            **common,
+        )
+    code = getattr(response.error, "code", "") or ""
+    if code in TRANSIENT_CODES:
+        kind, retryable = "provider", True
+        message = "The AI provider had a temporary problem while working on it."
+    elif code in POLICY_CODES:
+        kind, retryable = "policy", False
+        message = "The AI provider declined this request under its usage policy."
+    else:
+        kind, retryable = "input", False
+        message = "The AI provider could not work with this input."
+    return AttemptOutcome(
+        status="failed",
+        failure_kind=kind,
+        retryable=retryable,
+        error_code=code,
+        error_message=message,
+        **common,
+    )
+
+
+def _snapshot(response, request_id=""):
+    outcome = _outcome(response, request_id) if response.status in TERMINAL else None
+    return Snapshot(
+        response_id=response.id,
+        provider_status=response.status,
+        outcome=outcome,
+        metadata=dict(response.metadata or {}),
+    )
+
+
+# --- calls ---------------------------------------------------------------------------------
+
+
+def _metadata(job_id, attempt_number, text):
+    metadata = {"job_id": str(job_id), "attempt": str(attempt_number)}
+    if using_fake():
+        # The bundled fake reads scenario knobs from metadata; demo defaults come from settings,
+        # and a ``[fake:key=value;…]`` directive in the input picks a scenario per job.
+        metadata.update(settings.FAKE_OPENAI_DEFAULTS)
+        for directive in FAKE_DIRECTIVE.findall(text):
+            for pair in directive.split(";"):
+                key, _, value = pair.partition("=")
+                if key.strip() and value.strip():
+                    metadata[f"fake_{key.strip()}"] = value.strip()
+    return metadata
+
+
+def _create_args(*, job_id, attempt_number, model, instructions, max_output_tokens=None):
+    args = dict(
+        model=model,
+        input=instructions,
+        background=True,
+        store=True,
+        metadata=_metadata(job_id, attempt_number, instructions),
+    )
+    if max_output_tokens:
+        args["max_output_tokens"] = max_output_tokens
+    return args
+
+
+def create_response(*, job_id, attempt_number, model, instructions):
+    """Start a background response. Raises ``ProviderError``; never retried by the SDK."""
+    try:
+        response = creator().responses.create(
+            **_create_args(
+                job_id=job_id, attempt_number=attempt_number, model=model, instructions=instructions
+            )
+        )
+    except (openai.OpenAIError, json.JSONDecodeError) as exc:
+        raise classify(exc) from exc
+    return Dispatch(response.id, response.status, getattr(response, "_request_id", "") or "")
+
+
+def run_foreground(*, job_id, attempt_number, model, instructions, timeout):
+    """The sync lane: one plain request answered within ``timeout`` seconds."""
+    args = _create_args(
+        job_id=job_id, attempt_number=attempt_number, model=model, instructions=instructions
+    )
+    args.update(background=False)
+    try:
+        response = creator().responses.create(**args, timeout=timeout)
+    except (openai.OpenAIError, json.JSONDecodeError) as exc:
+        raise classify(exc) from exc
+    return _snapshot(response, getattr(response, "_request_id", "") or "")
+
+
+async def _retrieve_all(response_ids, concurrency):
+    semaphore = asyncio.Semaphore(concurrency)
+    async with async_client() as client:
+
+        async def one(response_id):
+            async with semaphore:
+                try:
+                    response = await client.responses.retrieve(response_id)
+                except (openai.OpenAIError, json.JSONDecodeError) as exc:
+                    return response_id, classify(exc)
+                return response_id, _snapshot(response, getattr(response, "_request_id", ""))
+
+        return dict(await asyncio.gather(*(one(rid) for rid in response_ids)))
+
+
+def retrieve_many(response_ids, *, concurrency=64):
+    """Retrieve many responses concurrently: ``{response_id: Snapshot | ProviderError}``."""
+    if not response_ids:
+        return {}
+    return asyncio.run(_retrieve_all(list(response_ids), concurrency))
+
+
+def cancel_response(response_id):
+    """Best-effort cancel; returns the provider status afterwards (or raises ProviderError)."""
+    try:
+        return sync_client().responses.cancel(response_id).status
+    except (openai.OpenAIError, json.JSONDecodeError) as exc:
+        raise classify(exc) from exc
+
+
+def stream_response(
+    *,
+    job_id=None,
+    attempt_number=None,
+    model=None,
+    instructions=None,
+    response_id=None,
+    starting_after=None,
+) -> Iterator[StreamChunk]:
+    """Start a streaming background response, or resume one after ``starting_after``.
+
+    Yields ``StreamChunk``s with the provider's sequence numbers. A dropped connection raises
+    ``ProviderError`` (retryable); the caller resumes from the last sequence it stored.
+    """
+    try:
+        if response_id is None:
+            stream = creator().responses.create(
+                **_create_args(
+                    job_id=job_id,
+                    attempt_number=attempt_number,
+                    model=model,
+                    instructions=instructions,
+                ),
+                stream=True,
+            )
+        else:
+            extra = {} if starting_after is None else {"starting_after": starting_after}
+            stream = sync_client().responses.retrieve(response_id, stream=True, **extra)
+        with stream:
+            for event in stream:
+                chunk = _chunk(event)
+                if chunk is not None:
+                    yield chunk
+    except (openai.OpenAIError, json.JSONDecodeError) as exc:
+        raise classify(exc) from exc
+
+
+def _chunk(event):
+    kind, seq = event.type, event.sequence_number
+    if kind == "response.created":
+        return StreamChunk("created", seq, response_id=event.response.id)
+    if kind == "response.in_progress":
+        return StreamChunk("working", seq, response_id=event.response.id)
+    if kind == "response.output_text.delta":
+        return StreamChunk("text", seq, text=event.delta)
+    if kind in ("response.completed", "response.failed", "response.incomplete"):
+        return StreamChunk(
+            "finished", seq, response_id=event.response.id, outcome=_outcome(event.response)
+        )
+    if kind == "error":
+        raise ProviderError(
+            kind="provider",
+            retryable=True,
+            code=event.code or "stream_error",
+            message="The AI provider reported an error while streaming.",
+        )
+    return StreamChunk("other", seq)
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+class InvalidWebhook(ValueError):
+    pass
+
+
+def unwrap_webhook(body, headers):
+    """Verify a provider webhook with the SDK; return ``(event_id, event_type, response_id)``."""
+    try:
+        event = sync_client().webhooks.unwrap(body, headers)
+    except ValueError as exc:  # InvalidWebhookSignatureError is a ValueError too
+        raise InvalidWebhook(str(exc)) from exc
+    return event.id, event.type, getattr(event.data, "id", "")

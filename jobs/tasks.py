@@ -1,0 +1,46 @@
+"""django-q2 entry points. Each takes IDs and calls into the execution layer; nothing else.
+
+Tasks are safe to run twice: every one of them claims its job (or slot) before acting.
+"""
+
+from django_q.tasks import async_task
+
+from . import execution
+
+
+def dispatch_job(job_id):
+    """Start the next attempt of a queued job (no-op if it is not due or already held)."""
+    execution.dispatch_job(job_id)
+
+
+def run_pump(slot=0):
+    """One pump turn (~PUMP_RUN_SECONDS); enqueues its successor so polling never pauses."""
+    worked = execution.run_pump(slot=slot)
+    async_task("jobs.tasks.run_pump", slot, group="pump")
+    return worked
+
+
+def watchdog():
+    """Scheduled every minute: restart pump slots whose heartbeat stopped (killed workers)."""
+    stale = execution.stale_pump_slots()
+    for slot in stale:
+        async_task("jobs.tasks.run_pump", slot, group="pump")
+    return stale
+
+
+def stream_job(job_id, attempt_id, handed_over_by=""):
+    return execution.stream_job(job_id, attempt_id, handed_over_by)
+
+
+def cancel_at_provider(job_id):
+    execution.cancel_at_provider(job_id)
+
+
+def adopt_orphan(response_id):
+    return execution.adopt_orphan(response_id)
+
+
+def sweep_expired():
+    return execution.sweep_expired()
+
+
