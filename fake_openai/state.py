@@ -43,9 +43,8 @@ ECHOED_DEFAULTS: dict[str, Any] = {
     "top_logprobs": 0,
     "top_p": 1.0,
     "truncation": "disabled",
-    "user": None,
 }
-ECHOED_OPTIONAL = ("prompt_cache_key", "safety_identifier", "conversation", "prompt")
+ECHOED_OPTIONAL = ("user", "prompt_cache_key", "safety_identifier", "conversation", "prompt")
 
 
 def dumps(obj: Any) -> bytes:
