@@ -1,0 +1,107 @@
+"""The one object holding a running fake's state: config, responses, counters and the log.
+
+Kept apart from the routes so the control API, the scheduler and the ``/v1`` handlers share it
+without importing each other, and so ``/_fake/reset`` can put everything back in one call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass
+
+from .config import Chaos, Config
+from .ids import IdFactory
+from .state import Store
+from .webhooks import Scheduler
+
+LOG_SIZE = 2000
+RATE_LIMIT_REQUESTS = 10_000
+RATE_LIMIT_TOKENS = 30_000_000
+
+logger = logging.getLogger("fake_openai")
+
+
+@dataclass(slots=True)
+class Ctx:
+    """What one /v1 request learned along the way, for its headers and its log line."""
+
+    request_id: str
+    started: float
+    route: str
+    response_id: str | None = None
+    fault: str | None = None
+
+
+class FakeState:
+    def __init__(self, config: Config) -> None:
+        self.startup_config = config.copy()
+        self.config = config
+        self.chaos = Chaos(config.seed)
+        self.ids = IdFactory(config.seed)
+        self.store = Store()
+        self.scheduler = Scheduler(self)
+        self.route_counts: Counter[str] = Counter()
+        self.status_counts: Counter[str] = Counter()
+        self.per_response: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.log: deque[dict] = deque(maxlen=LOG_SIZE)
+        self._window = (0, 0)  # (minute, requests in it) for x-ratelimit-remaining-*
+
+    now = staticmethod(time.time)
+
+    def reseed(self, seed) -> None:
+        self.chaos.reseed(seed)
+        self.ids.reseed(seed)
+
+    def reset(self) -> None:
+        self.config = self.startup_config.copy()
+        self.reseed(self.config.seed)
+        self.store.clear()
+        self.scheduler.clear()
+        self.route_counts.clear()
+        self.status_counts.clear()
+        self.per_response.clear()
+        self.log.clear()
+        self._window = (0, 0)
+
+    def remaining_requests(self, now: float) -> int:
+        minute = int(now // 60)
+        current, count = self._window
+        count = count + 1 if current == minute else 1
+        self._window = (minute, count)
+        return max(0, RATE_LIMIT_REQUESTS - count)
+
+    def record(self, ctx: Ctx, method: str, path: str, status: int, headers) -> None:
+        self.route_counts[ctx.route] += 1
+        self.status_counts[str(status)] += 1
+        if ctx.response_id:
+            self.per_response[ctx.response_id][ctx.route] += 1
+        self.log.append(
+            {
+                "time": ctx.started,
+                "method": method,
+                "path": path,
+                "route": ctx.route,
+                "status": status,
+                "request_id": ctx.request_id,
+                "response_id": ctx.response_id,
+                "idempotency_key": headers.get("idempotency-key"),
+                "retry_count": headers.get("x-stainless-retry-count"),
+                "fault": ctx.fault,
+            }
+        )
+
+    def stats(self, with_responses: bool = True) -> dict:
+        out = {
+            "requests_total": sum(self.route_counts.values()),
+            "routes": dict(self.route_counts),
+            "statuses": dict(self.status_counts),
+            "responses_in_memory": len(self.store.responses),
+        }
+        if with_responses:
+            out["responses"] = {rid: dict(c) for rid, c in self.per_response.items()}
+        return out
+
+    def log_error(self, message: str) -> None:
+        logger.exception(message)

@@ -1,0 +1,55 @@
+"""Small helpers shared by the fake server tests."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+
+
+def wait_terminal(client, response_id: str, timeout: float = 5.0):
+    """Poll like Steward does (but fast) until the response leaves queued/in_progress."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = client.responses.retrieve(response_id)
+        if resp.status not in ("queued", "in_progress"):
+            return resp
+        assert time.monotonic() < deadline, f"{response_id} still {resp.status}"
+        time.sleep(0.05)
+
+
+def fast(**extra: str) -> dict[str, str]:
+    """Scenario metadata for a short run."""
+    return {"fake_duration": "0.3", **extra}
+
+
+EVENT_SCHEMAS = {
+    "response.created": "ResponseCreatedEvent",
+    "response.queued": "ResponseQueuedEvent",
+    "response.in_progress": "ResponseInProgressEvent",
+    "response.output_item.added": "ResponseOutputItemAddedEvent",
+    "response.content_part.added": "ResponseContentPartAddedEvent",
+    "response.output_text.delta": "ResponseTextDeltaEvent",
+    "response.output_text.done": "ResponseTextDoneEvent",
+    "response.content_part.done": "ResponseContentPartDoneEvent",
+    "response.output_item.done": "ResponseOutputItemDoneEvent",
+    "response.completed": "ResponseCompletedEvent",
+    "response.failed": "ResponseFailedEvent",
+    "response.incomplete": "ResponseIncompleteEvent",
+    "error": "ResponseErrorEvent",
+}
+
+
+def read_sse(method: str, url: str, **kwargs) -> tuple[httpx.Response, list[tuple[str, dict]]]:
+    """Read a whole SSE reply raw: (reply, [(event name, parsed data), …])."""
+    events: list[tuple[str, dict]] = []
+    with httpx.stream(method, url, timeout=10, **kwargs) as reply:
+        text = "".join(reply.iter_text())
+    for block in text.split("\n\n"):
+        if not block.strip():
+            continue
+        lines = dict(line.split(": ", 1) for line in block.split("\n"))
+        assert set(lines) == {"event", "data"}, block
+        events.append((lines["event"], json.loads(lines["data"])))
+    return reply, events
