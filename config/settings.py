@@ -192,5 +192,6 @@ POLL_LEASE_SECONDS = env.int("POLL_LEASE_SECONDS", default=30)
 PUMP_SLOTS = env.int("PUMP_SLOTS", default=1)  # poller loops across all clusters
 PUMP_RUN_SECONDS = env.int("PUMP_RUN_SECONDS", default=50)
 SYNC_LANE_TIMEOUT = env.float("SYNC_LANE_TIMEOUT", default=20.0)
+PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=30.0)  # seconds per provider call
 CIRCUIT_MIN_CALLS = env.int("CIRCUIT_MIN_CALLS", default=20)
 CIRCUIT_ERROR_RATE = env.float("CIRCUIT_ERROR_RATE", default=0.5)

@@ -131,7 +131,9 @@ async def create_response(request: Request, fake: FakeState, ctx: Ctx):
         obfuscate = options.get("include_obfuscation", True) is not False
         return _stream(fake, ctx, resp, None, obfuscate)
     if not background:
-        await asyncio.sleep(max(0.0, resp.end_at - fake.now()))
+        # asyncio's clock and the wall clock differ slightly: wait until the state is final.
+        while resp.status_at(fake.now()) in ("queued", "in_progress"):
+            await asyncio.sleep(max(0.005, resp.end_at - fake.now()))
     return json_reply(fake, ctx, resp.body(resp.status_at(fake.now())))
 
 

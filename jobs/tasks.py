@@ -42,5 +42,3 @@ def adopt_orphan(response_id):
 
 def sweep_expired():
     return execution.sweep_expired()
-
-

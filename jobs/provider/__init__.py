@@ -14,6 +14,7 @@ from .adapter import (
     create_response,
     outcome_from_error,
     retrieve_many,
+    run_foreground,
     stream_response,
     unwrap_webhook,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "create_response",
     "outcome_from_error",
     "retrieve_many",
+    "run_foreground",
     "stream_response",
     "unwrap_webhook",
 ]

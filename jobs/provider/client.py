@@ -5,9 +5,6 @@ from functools import cache
 import openai
 from django.conf import settings
 
-RETRIEVE_TIMEOUT = openai.Timeout(15.0, connect=5.0)
-CREATE_TIMEOUT = openai.Timeout(30.0, connect=5.0)
-
 
 def _options():
     return {
@@ -18,22 +15,32 @@ def _options():
     }
 
 
+def _timeout():
+    return openai.Timeout(settings.PROVIDER_TIMEOUT, connect=min(5.0, settings.PROVIDER_TIMEOUT))
+
+
+def reset_clients():
+    """Forget cached clients (after settings change, e.g. in tests)."""
+    sync_client.cache_clear()
+    creator.cache_clear()
+
+
 @cache
 def sync_client():
     """Retrieves and cancels keep the SDK's own retries; creates never do (see ``creator``)."""
-    return openai.OpenAI(**_options(), max_retries=2, timeout=RETRIEVE_TIMEOUT)
+    return openai.OpenAI(**_options(), max_retries=2, timeout=_timeout())
 
 
 @cache
 def creator():
     """``max_retries=0``: the SDK sends no idempotency key on create, so a silent retry after a
     timeout could start a second billed response. Every retry is a visible Steward attempt."""
-    return openai.OpenAI(**_options(), max_retries=0, timeout=CREATE_TIMEOUT)
+    return openai.OpenAI(**_options(), max_retries=0, timeout=_timeout())
 
 
 def async_client():
     """A fresh async client per event loop (the poller runs one loop per batch)."""
-    return openai.AsyncOpenAI(**_options(), max_retries=1, timeout=RETRIEVE_TIMEOUT)
+    return openai.AsyncOpenAI(**_options(), max_retries=1, timeout=_timeout())
 
 
 def using_fake():

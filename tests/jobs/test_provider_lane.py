@@ -1,0 +1,297 @@
+"""The provider lane in-process against the fake OpenAI server over real HTTP.
+
+These drive the same functions the django-q2 tasks call (dispatch, the pump, streaming, sync,
+cancel, webhooks) without a worker process; tests/jobs/test_worker.py runs them in a real
+qcluster.
+"""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from jobs import circuit, execution, services
+from jobs.job_types import get_job_type
+from jobs.models import Attempt, CircuitState, Job, Priority, Status
+from tests.factories import WorkspaceFactory, member_of
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def submit(job_type="summarize_document", directive="", priority=Priority.NORMAL, **fields):
+    workspace = WorkspaceFactory()
+    user = member_of(workspace)
+    inputs = {
+        "summarize_document": {"title": "Report", "document": f"Quarterly numbers. {directive}"},
+        "draft_support_reply": {
+            "customer_name": "Ada",
+            "tone": "friendly",
+            "message": f"Where is my parcel? {directive}",
+        },
+        "issue_refund": {
+            "order_reference": "A-1",
+            "customer_email": "a@b.co",
+            "amount": "5",
+            "reason": f"Broken. {directive}",
+        },
+        "tag_ticket": {"subject": "Login", "body": f"Cannot log in. {directive}"},
+    }[job_type]
+    inputs.update(fields)
+    return services.submit_job(
+        workspace=workspace, submitter=user, job_type=job_type, input=inputs, priority=priority
+    )
+
+
+def pump_until(predicate, *, seconds=15):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        execution.run_pump(seconds=0.3, owner="test-pump")
+        if predicate():
+            return
+    raise AssertionError("the job did not reach the expected state in time")
+
+
+def instructions_for(job):
+    return get_job_type(job.job_type).render_instructions(job.input)
+
+
+def reload(job):
+    return Job.objects.get(pk=job.pk)
+
+
+def test_background_job_completes_with_output_usage_cost_and_events(fake):
+    job = submit()
+    execution.dispatch_job(job.pk)
+    attempt = Attempt.objects.get(job=job)
+    assert attempt.provider_response_id.startswith("resp_")
+    assert attempt.state == Attempt.State.IN_FLIGHT
+    pump_until(lambda: reload(job).status == Status.COMPLETED)
+    job = reload(job)
+    attempt.refresh_from_db()
+    assert job.review_state == "not_required"
+    assert job.artifacts.get(kind="text").text  # the model's output is stored
+    assert attempt.input_tokens > 0 and attempt.output_tokens > 0
+    assert job.cost == attempt.cost > 0
+    kinds = list(job.events.values_list("kind", flat=True))
+    assert kinds[:3] == ["submitted", "attempt_started", "dispatched"]
+    assert kinds[-1] == "completed"
+
+
+def test_draft_goes_to_review_after_the_model_finishes(fake):
+    job = submit("issue_refund")
+    execution.dispatch_job(job.pk)
+    pump_until(lambda: reload(job).status == Status.NEEDS_REVIEW)
+    assert reload(job).review_state == "pending"
+
+
+@pytest.mark.parametrize(
+    ("directive", "kind", "retryable", "partial"),
+    [
+        ("[fake:outcome=failed:invalid_prompt]", "input", False, False),
+        ("[fake:outcome=failed:bio_policy]", "policy", False, False),
+        ("[fake:outcome=incomplete:max_output_tokens]", "provider", False, True),
+        ("[fake:outcome=incomplete:content_filter]", "policy", False, True),
+    ],
+)
+def test_provider_failed_and_incomplete_fail_with_a_kind(fake, directive, kind, retryable, partial):
+    job = submit(directive=directive)
+    execution.dispatch_job(job.pk)
+    pump_until(lambda: reload(job).status == Status.FAILED)
+    job = reload(job)
+    assert (job.failure_kind, job.failure_retryable) == (kind, retryable)
+    assert job.has_partial_output == partial
+    assert job.failure_reason and "resp_" not in job.failure_reason
+    assert job.attempts.count() == 1
+
+
+def test_transient_provider_failure_retries_as_a_new_attempt(fake):
+    job = submit(directive="[fake:outcome=failed:server_error]")
+    execution.dispatch_job(job.pk)
+    pump_until(lambda: reload(job).attempts.count() >= 2)
+    assert reload(job).events.filter(kind="retry_scheduled").exists()
+
+
+def test_429_storm_on_create_waits_for_retry_after_then_succeeds(fake):
+    job = submit(directive="[fake:create_errors=429,429;retry_after=1]")
+    execution.dispatch_job(job.pk)
+    job = reload(job)
+    first = job.attempts.get(number=1)
+    assert (first.state, first.error_code) == ("failed", "rate_limit_exceeded")
+    assert (job.next_poll_at - first.finished_at).total_seconds() >= 1.0  # honoured Retry-After
+    pump_until(lambda: reload(job).status == Status.COMPLETED, seconds=20)
+    job = reload(job)
+    assert job.attempts.count() == 3
+    created = [r for r in fake.log() if r["path"] == "/v1/responses" and r["method"] == "POST"]
+    assert [r["status"] for r in created] == [429, 429, 200]
+    gaps = [(b["time"] - a["time"]) for a, b in zip(created, created[1:], strict=False)]
+    assert all(gap >= 1.0 for gap in gaps), gaps
+
+
+def test_500_then_success(fake):
+    job = submit(directive="[fake:create_errors=500]")
+    execution.dispatch_job(job.pk)
+    pump_until(lambda: reload(job).status == Status.COMPLETED)
+    states = list(reload(job).attempts.values_list("state", "error_kind"))
+    assert states == [("failed", "provider"), ("succeeded", "")]
+
+
+def test_timeout_is_classified_and_retried(fake, settings):
+    settings.PROVIDER_TIMEOUT = 0.5
+    from jobs.provider.client import reset_clients
+
+    reset_clients()
+    fake.configure(faults={"slow": 1.0}, slow_seconds=2)
+    job = submit()
+    execution.dispatch_job(job.pk)
+    attempt = reload(job).attempts.get()
+    assert (attempt.error_kind, attempt.error_code) == ("timeout", "timeout")
+    assert reload(job).status == Status.QUEUED  # a new attempt is scheduled
+    fake.configure(faults={})
+    pump_until(lambda: reload(job).status == Status.COMPLETED, seconds=20)
+
+
+def test_cancel_mid_run_propagates_to_the_provider(fake):
+    job = submit(directive="[fake:duration=30]")
+    execution.dispatch_job(job.pk)
+    pump_until(lambda: reload(job).status == Status.RUNNING)
+    services.cancel_job(job=job, actor=job.submitter)
+    execution.cancel_at_provider(job.pk)
+    response_id = reload(job).attempts.get().provider_response_id
+    assert fake.client().responses.retrieve(response_id).status == "cancelled"
+    assert reload(job).status == Status.CANCELED
+
+
+def test_cancel_racing_completion_keeps_result_stale(fake):
+    job = submit(directive="[fake:duration=0.1]")
+    execution.dispatch_job(job.pk)
+    time.sleep(0.5)  # finished at the provider, not yet polled
+    services.cancel_job(job=job, actor=job.submitter)
+    execution.cancel_at_provider(job.pk)  # finds the result after the cancel
+    execution.run_pump(seconds=0.3, owner="test-pump")
+    job = reload(job)
+    assert job.status == Status.CANCELED
+    assert list(job.artifacts.values_list("is_stale", flat=True)) == [True]
+    assert job.events.filter(kind="stale_result").count() == 1
+    assert not job.events.filter(kind__in=["completed", "needs_review"]).exists()
+
+
+def test_deadline_expiry_expires_and_cancels_at_provider(fake):
+    job = submit(directive="[fake:duration=30]")
+    execution.dispatch_job(job.pk)
+    Job.objects.filter(pk=job.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert execution.sweep_expired() == 1
+    execution.cancel_at_provider(job.pk)
+    job = reload(job)
+    assert (job.status, job.failure_kind) == (Status.EXPIRED, "timeout")
+    response_id = job.attempts.get().provider_response_id
+    assert fake.client().responses.retrieve(response_id).status == "cancelled"
+
+
+def test_vanished_response_fails_with_a_clear_reason(fake):
+    fake.configure(retention_seconds=0.2)
+    job = submit(directive="[fake:duration=0.1]")
+    execution.dispatch_job(job.pk)
+    time.sleep(0.8)
+    pump_until(lambda: reload(job).status == Status.FAILED)
+    job = reload(job)
+    assert job.failure_kind == "provider"
+    assert "no longer available" in job.failure_reason
+
+
+def test_worker_crash_between_create_and_save_starts_a_new_attempt_and_adopts_orphan(fake):
+    from jobs import provider
+
+    job = submit(directive="[fake:duration=0.2]")
+    job = Job.objects.get(pk=job.pk)
+    lost = services.begin_attempt(job=job, instructions="Summarize.")
+    orphan = provider.create_response(
+        job_id=job.pk, attempt_number=lost.number, model=job.model, instructions="Summarize."
+    )
+    # the worker "dies" here: the response id was never saved and its lease runs out
+    past = timezone.now() - timedelta(minutes=5)
+    Attempt.objects.filter(pk=lost.pk).update(started_at=past)
+    Job.objects.filter(pk=job.pk).update(lease_owner="dead", lease_expires_at=past)
+    pump_until(lambda: reload(job).status == Status.COMPLETED)
+    job = reload(job)
+    assert job.events.filter(kind="attempt_lost").count() == 1
+    assert list(job.attempts.values_list("state", flat=True)) == ["abandoned", "succeeded"]
+    assert execution.adopt_orphan(orphan.response_id) == "stale"
+    lost.refresh_from_db()
+    assert lost.provider_response_id == orphan.response_id and lost.is_stale
+    assert job.artifacts.filter(is_stale=False).count() == 1  # released once, never twice
+
+
+def test_stream_lane_saves_partial_text_in_batches_then_the_final_answer(fake):
+    job = submit("draft_support_reply", directive="[fake:duration=1;chunk_chars=3]")
+    job = Job.objects.get(pk=job.pk)
+    attempt = services.begin_attempt(job=job, instructions=instructions_for(job))
+    Job.objects.filter(pk=job.pk).update(lease_owner="handover")
+    assert execution.stream_job(job.pk, attempt.pk, "handover") == "finished"
+    job = reload(job)
+    assert job.status == Status.NEEDS_REVIEW
+    parts = job.events.filter(kind="partial_output").order_by("id")
+    streamed = "".join(e.data["text"] for e in parts)
+    final = job.artifacts.get(kind="text").text
+    assert streamed == final
+    deltas = len(final) / 3
+    assert 1 <= parts.count() < deltas / 2  # batched, not one row per delta
+
+
+def test_stream_resumes_from_cursor_without_loss_or_duplicates(fake):
+    job = submit(
+        "draft_support_reply", directive="[fake:duration=1.5;chunk_chars=4;stream_drop_after=12]"
+    )
+    job = Job.objects.get(pk=job.pk)
+    attempt = services.begin_attempt(job=job, instructions=instructions_for(job))
+    Job.objects.filter(pk=job.pk).update(lease_owner="handover")
+    assert execution.stream_job(job.pk, attempt.pk, "handover") == "finished"
+    job = reload(job)
+    streamed = "".join(
+        e.data["text"] for e in job.events.filter(kind="partial_output").order_by("id")
+    )
+    assert streamed == job.artifacts.get(kind="text").text
+    resumes = [r for r in fake.log() if r["path"].startswith("/v1/responses/resp_")]
+    assert resumes, "the stream was resumed with a retrieve"
+
+
+def test_sync_lane_answers_inside_the_request(fake):
+    job = submit("tag_ticket")
+    Job.objects.filter(pk=job.pk).update(lane="sync")
+    job = execution.run_sync(reload(job))
+    assert job.status in (Status.COMPLETED, Status.NEEDS_REVIEW)
+    assert job.attempts.get().state == "succeeded"
+
+
+def test_sync_lane_timeout_falls_back_to_background(fake, settings):
+    settings.SYNC_LANE_TIMEOUT = 0.5
+    job = submit("tag_ticket", directive="[fake:duration=2]")
+    Job.objects.filter(pk=job.pk).update(lane="sync")
+    job = execution.run_sync(reload(job))
+    assert job.lane == "background"
+    assert job.events.filter(kind="lane_changed").count() == 1
+    pump_until(lambda: reload(job).status in (Status.COMPLETED, Status.NEEDS_REVIEW), seconds=20)
+
+
+def test_circuit_opens_on_errors_holds_dispatch_and_lets_high_priority_first(fake, settings):
+    settings.CIRCUIT_MIN_CALLS = 5
+    fake.configure(faults={"503": 1.0})
+    jobs = [submit() for _ in range(6)]
+    for job in jobs:
+        execution.dispatch_job(job.pk)
+    assert circuit.state() == "open"
+    held = submit()
+    execution.dispatch_job(held.pk)
+    held = reload(held)
+    assert held.status == Status.QUEUED and "having trouble" in held.wait_reason
+    assert not held.attempts.exists()
+    # the open window ends: half-open lets probes through, high priority first
+    fake.configure(faults={})
+    CircuitState.objects.update(opened_until=timezone.now() - timedelta(seconds=1))
+    urgent = submit(priority=Priority.HIGH)
+    Job.objects.filter(status=Status.QUEUED).update(next_poll_at=timezone.now())
+    owner = execution.worker_name("test")
+    claimed = execution.claim_due(owner, limit=1)
+    assert claimed[0].pk == urgent.pk
+    execution.process_claimed(claimed, owner)
+    assert circuit.state() == "closed"

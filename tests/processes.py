@@ -1,0 +1,85 @@
+"""Real processes for tests: the fake OpenAI server and qcluster workers on the test database."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_database_url():
+    """A DATABASE_URL for the database pytest-django created, so subprocesses share it."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    host, port, user = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432, db.get("USER")
+    auth = f"{user}@" if user else ""
+    return f"postgres://{auth}{host}:{port}/{db['NAME']}"
+
+
+def steward_env(fake_base_url, **extra):
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=test_database_url(),
+        OPENAI_BASE_URL=fake_base_url,
+        PYTHONPATH=str(ROOT),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        LOG_LEVEL="WARNING",
+    )
+    env.pop("OPENAI_API_KEY", None)
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+class Cluster:
+    """``manage.py qcluster`` in its own process group, so a test can SIGKILL all of it."""
+
+    def __init__(self, env):
+        self.env = env
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return self
+
+    def kill(self):
+        """SIGKILL the cluster and all its workers: nothing gets to clean up."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def wait_for(predicate, *, timeout=30.0, interval=0.2, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
