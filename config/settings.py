@@ -191,6 +191,7 @@ POLL_BATCH = env.int("POLL_BATCH", default=500)
 POLL_LEASE_SECONDS = env.int("POLL_LEASE_SECONDS", default=30)
 PUMP_SLOTS = env.int("PUMP_SLOTS", default=1)  # poller loops across all clusters
 PUMP_RUN_SECONDS = env.int("PUMP_RUN_SECONDS", default=50)
+PUMP_STALE_SECONDS = env.int("PUMP_STALE_SECONDS", default=20)  # silent this long: restart
 SYNC_LANE_TIMEOUT = env.float("SYNC_LANE_TIMEOUT", default=20.0)
 PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=30.0)  # seconds per provider call
 CIRCUIT_MIN_CALLS = env.int("CIRCUIT_MIN_CALLS", default=20)

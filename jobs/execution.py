@@ -288,7 +288,7 @@ def run_pump(slot=0, seconds=None, owner=None):
     worked, last_beat, last_sweep = 0, 0.0, 0.0
     while time.monotonic() < end:
         tick = time.monotonic()
-        if tick - last_beat >= 5:
+        if tick - last_beat >= min(5, settings.PUMP_STALE_SECONDS / 4):
             if not _beat(slot, owner):
                 return worked  # another pump took this slot over
             last_beat = tick
@@ -307,7 +307,8 @@ def run_pump(slot=0, seconds=None, owner=None):
 def _beat(slot, owner):
     now = timezone.now()
     slot_row, _ = PumpSlot.objects.get_or_create(slot=slot)
-    fresh = slot_row.heartbeat_at and now - slot_row.heartbeat_at < timedelta(seconds=20)
+    quiet = timedelta(seconds=settings.PUMP_STALE_SECONDS)
+    fresh = slot_row.heartbeat_at and now - slot_row.heartbeat_at < quiet
     if slot_row.owner and slot_row.owner != owner and fresh:
         return False
     PumpSlot.objects.filter(slot=slot).update(owner=owner, heartbeat_at=now)
@@ -315,10 +316,11 @@ def _beat(slot, owner):
 
 
 def stale_pump_slots(now=None):
-    """Slots whose pump has not beaten for 20 s (or never ran): the watchdog restarts them."""
+    """Slots whose pump has gone quiet (or never ran): the watchdog restarts them."""
     now = now or timezone.now()
+    quiet = timedelta(seconds=settings.PUMP_STALE_SECONDS)
     alive = set(
-        PumpSlot.objects.filter(heartbeat_at__gte=now - timedelta(seconds=20)).values_list(
+        PumpSlot.objects.filter(heartbeat_at__gte=now - quiet).values_list(
             "slot", flat=True
         )
     )
