@@ -320,9 +320,7 @@ def stale_pump_slots(now=None):
     now = now or timezone.now()
     quiet = timedelta(seconds=settings.PUMP_STALE_SECONDS)
     alive = set(
-        PumpSlot.objects.filter(heartbeat_at__gte=now - quiet).values_list(
-            "slot", flat=True
-        )
+        PumpSlot.objects.filter(heartbeat_at__gte=now - quiet).values_list("slot", flat=True)
     )
     return [slot for slot in range(settings.PUMP_SLOTS) if slot not in alive]
 
@@ -446,6 +444,14 @@ def _consume_stream(job, attempt, owner):
 
 
 # --- sync lane, cancel, webhooks -----------------------------------------------------------
+
+
+def start_job(job):
+    """Called by the pages and the API right after ``submit_job``: a sync-lane job runs now,
+    inside the request; every other lane was already handed to a worker on commit."""
+    if job.lane == "sync" and job.status == Status.QUEUED and not getattr(job, "replayed", False):
+        return run_sync(job)
+    return job
 
 
 def run_sync(job):

@@ -9,8 +9,10 @@ from . import execution
 
 
 def dispatch_job(job_id):
-    """Start the next attempt of a queued job (no-op if it is not due or already held)."""
+    """Start the next attempt of a queued job (no-op if it is not due or already held), and
+    wake the pump if none is running, so polling starts without waiting for the watchdog."""
     execution.dispatch_job(job_id)
+    _start_quiet_pumps()
 
 
 def run_pump(slot=0):
@@ -22,8 +24,13 @@ def run_pump(slot=0):
 
 def watchdog():
     """Scheduled every minute: restart pump slots whose heartbeat stopped (killed workers)."""
+    return _start_quiet_pumps()
+
+
+def _start_quiet_pumps():
     stale = execution.stale_pump_slots()
     for slot in stale:
+        # a duplicate start is harmless: the second pump finds the slot taken and exits
         async_task("jobs.tasks.run_pump", slot, group="pump")
     return stale
 

@@ -87,7 +87,7 @@ TAG_TICKET = register(
             InputField("body", "Ticket text", kind="textarea", max_length=10_000),
         ),
         instructions="Suggest up to five short tags for this ticket.\n\n{subject}\n\n{body}",
-        lane=Lane.BACKGROUND,
+        lane=Lane.SYNC,
         authority_class=AuthorityClass.LOW_RISK_WRITE,
         deadline=timedelta(minutes=20),
         review_sample_rate=0.2,
