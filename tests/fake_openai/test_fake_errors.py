@@ -160,3 +160,13 @@ def test_config_rejects_unknown_fields(server):
     assert reply.status_code == 400
     reply = httpx.post(server.url + "/_fake/config", json={"nonsense": 1})
     assert reply.status_code == 400 and "nonsense" in reply.json()["error"]
+
+
+def test_retry_after_above_120s_makes_the_sdk_give_up(server):
+    client = server.client(max_retries=2)
+    started = time.monotonic()
+    with pytest.raises(openai.RateLimitError) as err:
+        _create(client, job_id="long-wait", fake_create_errors="429,429", fake_retry_after="180")
+    assert err.value.response.headers["retry-after"] == "180"
+    assert time.monotonic() - started < 1
+    assert [e["status"] for e in server.log() if e["route"] == "create"] == [429]
