@@ -123,15 +123,17 @@ async def create_response(request: Request, fake: FakeState, ctx: Ctx):
         streamed=stream,
         now=now,
     )
-    fake.store.add(resp)
-    fake.scheduler.response_created(resp)
+    if body.get("store") is not False:  # store=false: answered, never retrievable
+        fake.store.add(resp)
+        fake.scheduler.response_created(resp)
     ctx.response_id = resp.id
     if stream:
         options = body.get("stream_options") or {}
         obfuscate = options.get("include_obfuscation", True) is not False
         return _stream(fake, ctx, resp, None, obfuscate)
-    if not background:
-        await asyncio.sleep(max(0.0, resp.end_at - fake.now()))
+    if not background:  # timers may fire a hair early: sleep until the clock agrees
+        while resp.status_at(fake.now()) not in TERMINAL:
+            await asyncio.sleep(max(0.001, resp.end_at - fake.now()))
     return json_reply(fake, ctx, resp.body(resp.status_at(fake.now())))
 
 

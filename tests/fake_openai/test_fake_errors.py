@@ -87,14 +87,16 @@ def test_bad_params_are_400_with_param(server):
         ({"model": "m", "input": "x", "metadata": {"fake_outcome": "exploded"}}, "metadata"),
         ({"model": "m", "input": "x", "max_output_tokens": 3}, "max_output_tokens"),
     ]
+    http = httpx.Client()
     for body, param in cases:
-        reply = httpx.post(url, json=body)
+        reply = http.post(url, json=body)
         assert reply.status_code == 400, body
         assert reply.json()["error"]["param"] == param
         assert reply.json()["error"]["type"] == "invalid_request_error"
         assert reply.headers["x-request-id"].startswith("req_")
-    broken = httpx.post(url, content=b"{nope", headers={"content-type": "application/json"})
+    broken = http.post(url, content=b"{nope", headers={"content-type": "application/json"})
     assert broken.status_code == 400
+    http.close()
 
 
 def test_unknown_id_and_url_are_404(server):
@@ -149,7 +151,8 @@ def test_should_retry_header_on_injected_errors(client, server):
 def test_seed_replays_the_same_fault_pattern(server):
     def pattern() -> list[int]:
         server.reset(seed=11, faults={"500": 0.5})
-        return [httpx.get(server.base_url + "/responses/resp_x").status_code for _ in range(12)]
+        with httpx.Client(base_url=server.base_url) as http:
+            return [http.get("/responses/resp_x").status_code for _ in range(12)]
 
     first, second = pattern(), pattern()
     assert first == second and {404, 500} == set(first)

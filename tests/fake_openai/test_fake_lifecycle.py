@@ -46,7 +46,7 @@ def test_background_create_then_poll_to_completed(client, server):
 
 
 def test_status_progresses_queued_in_progress_completed(client):
-    meta = {"fake_duration": "0.6", "fake_queued_for": "0.2"}
+    meta = {"fake_duration": "1.0", "fake_queued_for": "0.3"}
     resp = client.responses.create(model="m", input="x", background=True, metadata=meta)
     seen = [resp.status]
     while seen[-1] != "completed":
@@ -194,3 +194,10 @@ def test_stats_count_retrieves_per_response(client, server):
     stats = server.stats()
     assert stats["responses"][resp.id] == {"create": 1, "retrieve": 3}
     assert stats["routes"]["retrieve"] == 3 and stats["responses_in_memory"] == 1
+
+
+def test_store_false_response_is_not_retrievable(client):
+    resp = client.responses.create(model="m", input=INPUT, store=False, metadata=fast())
+    assert resp.status == "completed" and resp.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(resp.id)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
-from fake_openai_helpers import EVENT_SCHEMAS, read_sse
+from fake_openai_helpers import EVENT_SCHEMAS, read_sse, wait_terminal
 
 OUTCOMES = [
     "completed",
@@ -46,21 +44,19 @@ def _get(server, response_id: str) -> dict:
 
 
 @pytest.mark.parametrize("outcome", OUTCOMES)
-def test_response_bodies_validate_in_every_status(server, schemas, outcome):
-    body = {
-        **RICH_BODY,
-        "background": True,
-        "metadata": {"fake_duration": "0.5", "fake_queued_for": "0.1", "fake_outcome": outcome},
-    }
-    queued = _create(server, body).json()
-    schemas.check("Response", queued)
-    assert queued["status"] == "queued" and "usage" not in queued
-    time.sleep(0.2)
-    running = _get(server, queued["id"])
-    schemas.check("Response", running)
-    assert running["status"] == "in_progress" and "usage" not in running
-    time.sleep(0.4)
-    final = _get(server, queued["id"])
+def test_response_bodies_validate_in_every_status(server, client, schemas, outcome):
+    def create(duration: str, queued_for: str) -> dict:
+        meta = {"fake_duration": duration, "fake_queued_for": queued_for, "fake_outcome": outcome}
+        return _create(server, {**RICH_BODY, "background": True, "metadata": meta}).json()
+
+    queued, running = create("30", "30"), create("30", "0")
+    finishing = create("0.05", "0")
+    assert queued["status"] == "queued" and running["status"] == "in_progress"
+    for body in (queued, running, _get(server, running["id"])):
+        schemas.check("Response", body)
+        assert "usage" not in body and body["output"] == [] and body["completed_at"] is None
+    wait_terminal(client, finishing["id"])
+    final = _get(server, finishing["id"])
     schemas.check("Response", final)
     assert final["status"] == outcome.split(":")[0]
     assert final["usage"]["input_tokens_details"]["cache_write_tokens"] == 0
