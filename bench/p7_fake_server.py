@@ -48,7 +48,7 @@ async def fixed(request):
 app = Starlette(routes=[Route("/v1/responses/{response_id}", fixed)])
 sock = socket.socket(); sock.bind(("127.0.0.1", 0))
 config = uvicorn.Config(app, http="httptools", loop="uvloop", access_log=False,
-                        log_level="warning", backlog=4096)
+                        proxy_headers=False, log_level="warning", backlog=4096)
 server = uvicorn.Server(config)
 async def main():
     task = asyncio.create_task(server.serve(sockets=[sock]))

@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         backlog=4096,
         timeout_keep_alive=30,
         timeout_graceful_shutdown=1,
+        proxy_headers=False,
     )
     server = uvicorn.Server(uv_config)
 
