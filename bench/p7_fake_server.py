@@ -167,6 +167,7 @@ def main() -> int:
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"$ {command}\n# {date}, {os.cpu_count()} cores")
 
+    load_before = os.getloadavg()[0]
     server = None if args.url else FakeServer().start()
     url = args.url or server.url
     proc = None
@@ -210,6 +211,8 @@ def main() -> int:
         f"- baseline bare Starlette/uvicorn, same body (median): {baseline['rps']:,.0f} req/s, "
         f"p50 {baseline['p50_ms']:.2f} ms, p99 {baseline['p99_ms']:.2f} ms",
         f"- rounds (fake/baseline req/s): {per_round}; medians shown above",
+        f"- 1-min load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} "
+        "(anything above ~1 is other work competing for the 2 cores)",
         f"- fake / baseline: {fake['rps'] / baseline['rps']:.0%}; target >= 2,000 req/s: "
         f"{'met' if fake['rps'] >= 2000 else 'NOT met'}",
     ]

@@ -76,9 +76,12 @@ Control API (``/_fake``, JSON)
 - ``POST /_fake/reset``: forget responses, counters, logs, deliveries; restore the startup config
   (CLI flags), then apply any config in the body.
 - ``GET /_fake/stats[?responses=0]``: request counts per route (``create``, ``retrieve``,
-  ``retrieve_stream``, ``cancel``, ``delete``), per HTTP status and per response id.
+  ``retrieve_stream``, ``cancel``, ``delete``), per HTTP status, per response id and per
+  ``metadata["job_id"]`` (``jobs``: creates, failed creates included, and retrieves of its
+  responses).
 - ``GET /_fake/log[?limit=N]``: recent /v1 requests (time, method, path, route, status,
-  request_id, response_id, idempotency_key, retry_count from ``x-stainless-retry-count``, fault).
+  request_id, response_id, job_id, idempotency_key, retry_count from
+  ``x-stainless-retry-count``, fault).
 - ``GET /_fake/webhooks``: delivery attempts (webhook_id, event_id, type, response_id, attempt,
   duplicate, outcome, status). ``GET /_fake/health``.
 

@@ -103,6 +103,7 @@ async def create_response(request: Request, fake: FakeState, ctx: Ctx):
     body = await _json_body(request)
     _validate_create(body)
     background, stream = bool(body.get("background")), bool(body.get("stream"))
+    ctx.job_id = (body.get("metadata") or {}).get("job_id")
     try:
         scenario = parse_scenario(body.get("metadata"), background=background)
     except ScenarioError as exc:
@@ -127,6 +128,8 @@ async def create_response(request: Request, fake: FakeState, ctx: Ctx):
         fake.store.add(resp)
         fake.scheduler.response_created(resp)
     ctx.response_id = resp.id
+    if ctx.job_id is not None:
+        fake.job_of[resp.id] = ctx.job_id
     if stream:
         options = body.get("stream_options") or {}
         obfuscate = options.get("include_obfuscation", True) is not False

@@ -187,13 +187,19 @@ def test_unknown_body_fields_tolerated_and_headers_logged(server):
     assert entry["request_id"] == reply.headers["x-request-id"]
 
 
-def test_stats_count_retrieves_per_response(client, server):
-    resp = client.responses.create(model="m", input=INPUT, background=True, metadata=fast())
+def test_stats_count_retrieves_per_response_and_job(client, server):
+    meta = fast(job_id="job-42", fake_create_errors="503")
+    with pytest.raises(openai.InternalServerError):
+        client.responses.create(model="m", input=INPUT, background=True, metadata=meta)
+    resp = client.responses.create(model="m", input=INPUT, background=True, metadata=meta)
     for _ in range(3):
         client.responses.retrieve(resp.id)
     stats = server.stats()
     assert stats["responses"][resp.id] == {"create": 1, "retrieve": 3}
+    assert stats["jobs"]["job-42"] == {"create": 2, "retrieve": 3}
     assert stats["routes"]["retrieve"] == 3 and stats["responses_in_memory"] == 1
+    assert stats["statuses"] == {"503": 1, "200": 4}
+    assert [e["job_id"] for e in server.log()] == ["job-42"] * 5
 
 
 def test_store_false_response_is_not_retrievable(client):
