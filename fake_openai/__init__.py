@@ -64,7 +64,9 @@ Control API (``/_fake``, JSON)
 ------------------------------
 - ``POST /_fake/config`` (partial update; ``GET`` reads it). Fields:
   ``faults`` ({name: probability}, names ``429``, ``insufficient_quota``, ``500``, ``503``,
-  ``slow``, ``reset``, ``malformed``; rates sum to ≤ 1; one draw per /v1 request),
+  ``slow``, ``reset``, ``malformed``; rates sum to ≤ 1; one draw per /v1 request; ``reset``
+  hangs up before the request is handled, ``malformed`` garbles the reply of a request that
+  *was* handled, e.g. a create that really started a response),
   ``fault_routes`` (subset of ``create``, ``retrieve``, ``cancel``, ``delete``),
   ``slow_seconds`` (2), ``retry_after`` (1; seconds on injected 429s), ``should_retry``
   (null | true | false → ``x-should-retry`` on injected errors), ``retention_seconds`` (600),

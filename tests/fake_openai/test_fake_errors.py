@@ -7,7 +7,7 @@ import time
 import httpx
 import openai
 import pytest
-from fake_openai_helpers import fast
+from fake_openai_helpers import HTTP, fast
 
 INPUT = "Please summarise the quarterly report."
 
@@ -100,10 +100,10 @@ def test_bad_params_are_400_with_param(server):
 
 
 def test_unknown_id_and_url_are_404(server):
-    reply = httpx.get(server.base_url + "/responses/resp_doesnotexist")
+    reply = HTTP.get(server.base_url + "/responses/resp_doesnotexist")
     assert reply.status_code == 404 and reply.json()["error"]["code"] == "not_found"
     assert reply.headers["x-request-id"].startswith("req_")
-    other = httpx.get(server.base_url + "/files")
+    other = HTTP.get(server.base_url + "/files")
     assert other.status_code == 404 and other.headers["x-request-id"].startswith("req_")
 
 
@@ -135,7 +135,7 @@ def test_global_reset_slow_and_malformed(client, server):
     assert _create(client).status == "queued"
     assert time.monotonic() - started >= 0.3
     server.configure(faults={"malformed": 1.0})
-    reply = httpx.post(server.base_url + "/responses", json={"model": "m", "input": "x"})
+    reply = HTTP.post(server.base_url + "/responses", json={"model": "m", "input": "x"})
     assert reply.status_code == 200
     with pytest.raises(ValueError):
         reply.json()
@@ -159,9 +159,9 @@ def test_seed_replays_the_same_fault_pattern(server):
 
 
 def test_config_rejects_unknown_fields(server):
-    reply = httpx.post(server.url + "/_fake/config", json={"faults": {"teapot": 1}})
+    reply = HTTP.post(server.url + "/_fake/config", json={"faults": {"teapot": 1}})
     assert reply.status_code == 400
-    reply = httpx.post(server.url + "/_fake/config", json={"nonsense": 1})
+    reply = HTTP.post(server.url + "/_fake/config", json={"nonsense": 1})
     assert reply.status_code == 400 and "nonsense" in reply.json()["error"]
 
 

@@ -23,7 +23,7 @@ FULL_ORDER = [
     *TEXT_EVENTS,
     "response.completed",
 ]
-STREAM_META = {"fake_duration": "0.4", "fake_output_chars": "100", "fake_chunk_chars": "20"}
+STREAM_META = {"fake_duration": "0.25", "fake_output_chars": "100", "fake_chunk_chars": "20"}
 
 
 def _create_stream(client, **meta):
