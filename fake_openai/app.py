@@ -153,7 +153,7 @@ async def retrieve_response(request: Request, fake: FakeState, ctx: Ctx):
     if resp.retrieve_errors_left:
         token = resp.retrieve_errors_left.pop(0)
         return await token_reply(fake, ctx, request, token, resp.scenario.retry_after)
-    query = request.query_params
+    query = request.query_params if request.scope["query_string"] else {}
     if query.get("stream", "").lower() not in _TRUE:
         return json_reply(fake, ctx, resp.body(resp.status_at(fake.now())))
     ctx.route = "retrieve_stream"

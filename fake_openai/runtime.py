@@ -77,7 +77,15 @@ class FakeState:
         self._window = (minute, count)
         return max(0, RATE_LIMIT_REQUESTS - count)
 
-    def record(self, ctx: Ctx, method: str, path: str, status: int, headers) -> None:
+    def record(
+        self, ctx: Ctx, method: str, path: str, status: int, raw_headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        idempotency_key = retry_count = None
+        for name, value in raw_headers:  # one pass over the raw ASGI headers, no Headers object
+            if name == b"idempotency-key":
+                idempotency_key = value.decode("latin-1")
+            elif name == b"x-stainless-retry-count":
+                retry_count = value.decode("latin-1")
         self.route_counts[ctx.route] += 1
         self.status_counts[str(status)] += 1
         if ctx.response_id:
@@ -96,8 +104,8 @@ class FakeState:
                 "request_id": ctx.request_id,
                 "response_id": ctx.response_id,
                 "job_id": ctx.job_id,
-                "idempotency_key": headers.get("idempotency-key"),
-                "retry_count": headers.get("x-stainless-retry-count"),
+                "idempotency_key": idempotency_key,
+                "retry_count": retry_count,
                 "fault": ctx.fault,
             }
         )
