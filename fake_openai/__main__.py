@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         server_header=False,
         backlog=4096,
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=1,
+        proxy_headers=False,
     )
     server = uvicorn.Server(uv_config)
 

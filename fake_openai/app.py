@@ -103,6 +103,7 @@ async def create_response(request: Request, fake: FakeState, ctx: Ctx):
     body = await _json_body(request)
     _validate_create(body)
     background, stream = bool(body.get("background")), bool(body.get("stream"))
+    ctx.job_id = (body.get("metadata") or {}).get("job_id")
     try:
         scenario = parse_scenario(body.get("metadata"), background=background)
     except ScenarioError as exc:
@@ -123,17 +124,19 @@ async def create_response(request: Request, fake: FakeState, ctx: Ctx):
         streamed=stream,
         now=now,
     )
-    fake.store.add(resp)
-    fake.scheduler.response_created(resp)
+    if body.get("store") is not False:  # store=false: answered, never retrievable
+        fake.store.add(resp)
+        fake.scheduler.response_created(resp)
     ctx.response_id = resp.id
+    if ctx.job_id is not None:
+        fake.job_of[resp.id] = ctx.job_id
     if stream:
         options = body.get("stream_options") or {}
         obfuscate = options.get("include_obfuscation", True) is not False
         return _stream(fake, ctx, resp, None, obfuscate)
-    if not background:
-        # asyncio's clock and the wall clock differ slightly: wait until the state is final.
-        while resp.status_at(fake.now()) in ("queued", "in_progress"):
-            await asyncio.sleep(max(0.005, resp.end_at - fake.now()))
+    if not background:  # timers may fire a hair early: sleep until the clock agrees
+        while resp.status_at(fake.now()) not in TERMINAL:
+            await asyncio.sleep(max(0.001, resp.end_at - fake.now()))
     return json_reply(fake, ctx, resp.body(resp.status_at(fake.now())))
 
 
@@ -150,7 +153,7 @@ async def retrieve_response(request: Request, fake: FakeState, ctx: Ctx):
     if resp.retrieve_errors_left:
         token = resp.retrieve_errors_left.pop(0)
         return await token_reply(fake, ctx, request, token, resp.scenario.retry_after)
-    query = request.query_params
+    query = request.query_params if request.scope["query_string"] else {}
     if query.get("stream", "").lower() not in _TRUE:
         return json_reply(fake, ctx, resp.body(resp.status_at(fake.now())))
     ctx.route = "retrieve_stream"

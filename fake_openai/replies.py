@@ -127,7 +127,8 @@ def v1_route(route: str) -> Callable[[Handler], Callable[[Request], Awaitable[Re
                 status = 0
                 return Response(status_code=204)  # never sent: the connection is gone
             finally:
-                fake.record(ctx, request.method, request.scope["path"], status, request.headers)
+                scope = request.scope
+                fake.record(ctx, scope["method"], scope["path"], status, scope["headers"])
 
         return endpoint
 

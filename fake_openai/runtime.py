@@ -31,6 +31,7 @@ class Ctx:
     started: float
     route: str
     response_id: str | None = None
+    job_id: str | None = None
     fault: str | None = None
 
 
@@ -45,6 +46,8 @@ class FakeState:
         self.route_counts: Counter[str] = Counter()
         self.status_counts: Counter[str] = Counter()
         self.per_response: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.per_job: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self.job_of: dict[str, str] = {}  # response id -> metadata["job_id"]
         self.log: deque[dict] = deque(maxlen=LOG_SIZE)
         self._window = (0, 0)  # (minute, requests in it) for x-ratelimit-remaining-*
 
@@ -62,6 +65,8 @@ class FakeState:
         self.route_counts.clear()
         self.status_counts.clear()
         self.per_response.clear()
+        self.per_job.clear()
+        self.job_of.clear()
         self.log.clear()
         self._window = (0, 0)
 
@@ -72,11 +77,23 @@ class FakeState:
         self._window = (minute, count)
         return max(0, RATE_LIMIT_REQUESTS - count)
 
-    def record(self, ctx: Ctx, method: str, path: str, status: int, headers) -> None:
+    def record(
+        self, ctx: Ctx, method: str, path: str, status: int, raw_headers: list[tuple[bytes, bytes]]
+    ) -> None:
+        idempotency_key = retry_count = None
+        for name, value in raw_headers:  # one pass over the raw ASGI headers, no Headers object
+            if name == b"idempotency-key":
+                idempotency_key = value.decode("latin-1")
+            elif name == b"x-stainless-retry-count":
+                retry_count = value.decode("latin-1")
         self.route_counts[ctx.route] += 1
         self.status_counts[str(status)] += 1
         if ctx.response_id:
             self.per_response[ctx.response_id][ctx.route] += 1
+            if ctx.job_id is None:
+                ctx.job_id = self.job_of.get(ctx.response_id)
+        if ctx.job_id is not None:
+            self.per_job[ctx.job_id][ctx.route] += 1
         self.log.append(
             {
                 "time": ctx.started,
@@ -86,8 +103,9 @@ class FakeState:
                 "status": status,
                 "request_id": ctx.request_id,
                 "response_id": ctx.response_id,
-                "idempotency_key": headers.get("idempotency-key"),
-                "retry_count": headers.get("x-stainless-retry-count"),
+                "job_id": ctx.job_id,
+                "idempotency_key": idempotency_key,
+                "retry_count": retry_count,
                 "fault": ctx.fault,
             }
         )
@@ -101,6 +119,7 @@ class FakeState:
         }
         if with_responses:
             out["responses"] = {rid: dict(c) for rid, c in self.per_response.items()}
+            out["jobs"] = {job: dict(c) for job, c in self.per_job.items()}
         return out
 
     def log_error(self, message: str) -> None:

@@ -29,7 +29,6 @@ class EventStream:
         obfuscate: bool,
         headers: list[tuple[bytes, bytes]],
         drop_after: int | None = None,
-        on_drop: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.resp = resp
@@ -41,7 +40,6 @@ class EventStream:
             *headers,
         ]
         self.drop_after = drop_after
-        self.on_drop = on_drop
         self.clock = clock
         self.status_code = 200
 
@@ -66,8 +64,6 @@ class EventStream:
         resp = self.resp
         for sent, event in enumerate(resp.events()[self.first :]):
             if self.drop_after is not None and sent >= self.drop_after:
-                if self.on_drop:
-                    self.on_drop()
                 try:
                     await abort_connection(scope)
                     return True

@@ -174,13 +174,13 @@ class FakeResponse:
 
     # --- rendering ---------------------------------------------------------------------------
 
-    def message_item(self, status: str, text: str | None = None) -> dict[str, Any]:
+    def message_item(self, status: str) -> dict[str, Any]:
         return {
             "id": message_id_for(self.id),
             "type": "message",
             "status": status,
             "role": "assistant",
-            "content": [output_text_part(self.text if text is None else text)],
+            "content": [output_text_part(self.text)],
         }
 
     def render(self, status: str) -> dict[str, Any]:

@@ -69,6 +69,7 @@ def _fresh(server):
     yield
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def client(server):
+    """One SDK client for the session: building one costs an SSL context each time."""
     return server.client(timeout=10)

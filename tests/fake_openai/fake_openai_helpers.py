@@ -7,6 +7,9 @@ import time
 
 import httpx
 
+# One pooled client for raw HTTP checks: a fresh httpx client per call costs an SSL context.
+HTTP = httpx.Client(timeout=10)
+
 
 def wait_terminal(client, response_id: str, timeout: float = 5.0):
     """Poll like Steward does (but fast) until the response leaves queued/in_progress."""
@@ -21,7 +24,7 @@ def wait_terminal(client, response_id: str, timeout: float = 5.0):
 
 def fast(**extra: str) -> dict[str, str]:
     """Scenario metadata for a short run."""
-    return {"fake_duration": "0.3", **extra}
+    return {"fake_duration": "0.2", **extra}
 
 
 EVENT_SCHEMAS = {
@@ -44,7 +47,7 @@ EVENT_SCHEMAS = {
 def read_sse(method: str, url: str, **kwargs) -> tuple[httpx.Response, list[tuple[str, dict]]]:
     """Read a whole SSE reply raw: (reply, [(event name, parsed data), …])."""
     events: list[tuple[str, dict]] = []
-    with httpx.stream(method, url, timeout=10, **kwargs) as reply:
+    with HTTP.stream(method, url, **kwargs) as reply:
         text = "".join(reply.iter_text())
     for block in text.split("\n\n"):
         if not block.strip():

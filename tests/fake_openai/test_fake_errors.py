@@ -7,7 +7,7 @@ import time
 import httpx
 import openai
 import pytest
-from fake_openai_helpers import fast
+from fake_openai_helpers import HTTP, fast
 
 INPUT = "Please summarise the quarterly report."
 
@@ -87,21 +87,23 @@ def test_bad_params_are_400_with_param(server):
         ({"model": "m", "input": "x", "metadata": {"fake_outcome": "exploded"}}, "metadata"),
         ({"model": "m", "input": "x", "max_output_tokens": 3}, "max_output_tokens"),
     ]
+    http = httpx.Client()
     for body, param in cases:
-        reply = httpx.post(url, json=body)
+        reply = http.post(url, json=body)
         assert reply.status_code == 400, body
         assert reply.json()["error"]["param"] == param
         assert reply.json()["error"]["type"] == "invalid_request_error"
         assert reply.headers["x-request-id"].startswith("req_")
-    broken = httpx.post(url, content=b"{nope", headers={"content-type": "application/json"})
+    broken = http.post(url, content=b"{nope", headers={"content-type": "application/json"})
     assert broken.status_code == 400
+    http.close()
 
 
 def test_unknown_id_and_url_are_404(server):
-    reply = httpx.get(server.base_url + "/responses/resp_doesnotexist")
+    reply = HTTP.get(server.base_url + "/responses/resp_doesnotexist")
     assert reply.status_code == 404 and reply.json()["error"]["code"] == "not_found"
     assert reply.headers["x-request-id"].startswith("req_")
-    other = httpx.get(server.base_url + "/files")
+    other = HTTP.get(server.base_url + "/files")
     assert other.status_code == 404 and other.headers["x-request-id"].startswith("req_")
 
 
@@ -133,7 +135,7 @@ def test_global_reset_slow_and_malformed(client, server):
     assert _create(client).status == "queued"
     assert time.monotonic() - started >= 0.3
     server.configure(faults={"malformed": 1.0})
-    reply = httpx.post(server.base_url + "/responses", json={"model": "m", "input": "x"})
+    reply = HTTP.post(server.base_url + "/responses", json={"model": "m", "input": "x"})
     assert reply.status_code == 200
     with pytest.raises(ValueError):
         reply.json()
@@ -149,14 +151,25 @@ def test_should_retry_header_on_injected_errors(client, server):
 def test_seed_replays_the_same_fault_pattern(server):
     def pattern() -> list[int]:
         server.reset(seed=11, faults={"500": 0.5})
-        return [httpx.get(server.base_url + "/responses/resp_x").status_code for _ in range(12)]
+        with httpx.Client(base_url=server.base_url) as http:
+            return [http.get("/responses/resp_x").status_code for _ in range(12)]
 
     first, second = pattern(), pattern()
     assert first == second and {404, 500} == set(first)
 
 
 def test_config_rejects_unknown_fields(server):
-    reply = httpx.post(server.url + "/_fake/config", json={"faults": {"teapot": 1}})
+    reply = HTTP.post(server.url + "/_fake/config", json={"faults": {"teapot": 1}})
     assert reply.status_code == 400
-    reply = httpx.post(server.url + "/_fake/config", json={"nonsense": 1})
+    reply = HTTP.post(server.url + "/_fake/config", json={"nonsense": 1})
     assert reply.status_code == 400 and "nonsense" in reply.json()["error"]
+
+
+def test_retry_after_above_120s_makes_the_sdk_give_up(server):
+    client = server.client(max_retries=2)
+    started = time.monotonic()
+    with pytest.raises(openai.RateLimitError) as err:
+        _create(client, job_id="long-wait", fake_create_errors="429,429", fake_retry_after="180")
+    assert err.value.response.headers["retry-after"] == "180"
+    assert time.monotonic() - started < 1
+    assert [e["status"] for e in server.log() if e["route"] == "create"] == [429]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import openai
 import pytest
-from fake_openai_helpers import fast, wait_terminal
+from fake_openai_helpers import HTTP, fast, wait_terminal
 
 INPUT = "Steward keeps long running AI work durable, reviewable and cheap to retry."
 
@@ -46,7 +45,7 @@ def test_background_create_then_poll_to_completed(client, server):
 
 
 def test_status_progresses_queued_in_progress_completed(client):
-    meta = {"fake_duration": "0.6", "fake_queued_for": "0.2"}
+    meta = {"fake_duration": "1.0", "fake_queued_for": "0.3"}
     resp = client.responses.create(model="m", input="x", background=True, metadata=meta)
     seen = [resp.status]
     while seen[-1] != "completed":
@@ -145,7 +144,7 @@ def test_cancel_foreground_response_is_rejected(client):
 def test_sync_create_waits_for_the_final_response(client):
     started = time.monotonic()
     resp = client.responses.create(model="gpt-4o", input=INPUT, metadata=fast())
-    assert time.monotonic() - started >= 0.28
+    assert time.monotonic() - started >= 0.19
     assert resp.status == "completed" and resp.background is False
     assert resp.output_text and resp.usage.total_tokens > 0
 
@@ -179,7 +178,7 @@ def test_unknown_body_fields_tolerated_and_headers_logged(server):
         "metadata": fast(),
     }
     headers = {"Idempotency-Key": "idem-42", "x-stainless-retry-count": "2"}
-    reply = httpx.post(server.base_url + "/responses", json=body, headers=headers)
+    reply = HTTP.post(server.base_url + "/responses", json=body, headers=headers)
     assert reply.status_code == 200
     entry = server.log()[-1]
     assert entry["idempotency_key"] == "idem-42" and entry["retry_count"] == "2"
@@ -187,10 +186,23 @@ def test_unknown_body_fields_tolerated_and_headers_logged(server):
     assert entry["request_id"] == reply.headers["x-request-id"]
 
 
-def test_stats_count_retrieves_per_response(client, server):
-    resp = client.responses.create(model="m", input=INPUT, background=True, metadata=fast())
+def test_stats_count_retrieves_per_response_and_job(client, server):
+    meta = fast(job_id="job-42", fake_create_errors="503")
+    with pytest.raises(openai.InternalServerError):
+        client.responses.create(model="m", input=INPUT, background=True, metadata=meta)
+    resp = client.responses.create(model="m", input=INPUT, background=True, metadata=meta)
     for _ in range(3):
         client.responses.retrieve(resp.id)
     stats = server.stats()
     assert stats["responses"][resp.id] == {"create": 1, "retrieve": 3}
+    assert stats["jobs"]["job-42"] == {"create": 2, "retrieve": 3}
     assert stats["routes"]["retrieve"] == 3 and stats["responses_in_memory"] == 1
+    assert stats["statuses"] == {"503": 1, "200": 4}
+    assert [e["job_id"] for e in server.log()] == ["job-42"] * 5
+
+
+def test_store_false_response_is_not_retrievable(client):
+    resp = client.responses.create(model="m", input=INPUT, store=False, metadata=fast())
+    assert resp.status == "completed" and resp.store is False
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(resp.id)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
-from fake_openai_helpers import EVENT_SCHEMAS, read_sse
+from fake_openai_helpers import EVENT_SCHEMAS, HTTP, read_sse, wait_terminal
 
 OUTCOMES = [
     "completed",
@@ -38,29 +36,27 @@ RICH_BODY = {
 
 
 def _create(server, body: dict) -> httpx.Response:
-    return httpx.post(server.base_url + "/responses", json=body, timeout=10)
+    return HTTP.post(server.base_url + "/responses", json=body)
 
 
 def _get(server, response_id: str) -> dict:
-    return httpx.get(f"{server.base_url}/responses/{response_id}").json()
+    return HTTP.get(f"{server.base_url}/responses/{response_id}").json()
 
 
 @pytest.mark.parametrize("outcome", OUTCOMES)
-def test_response_bodies_validate_in_every_status(server, schemas, outcome):
-    body = {
-        **RICH_BODY,
-        "background": True,
-        "metadata": {"fake_duration": "0.5", "fake_queued_for": "0.1", "fake_outcome": outcome},
-    }
-    queued = _create(server, body).json()
-    schemas.check("Response", queued)
-    assert queued["status"] == "queued" and "usage" not in queued
-    time.sleep(0.2)
-    running = _get(server, queued["id"])
-    schemas.check("Response", running)
-    assert running["status"] == "in_progress" and "usage" not in running
-    time.sleep(0.4)
-    final = _get(server, queued["id"])
+def test_response_bodies_validate_in_every_status(server, client, schemas, outcome):
+    def create(duration: str, queued_for: str) -> dict:
+        meta = {"fake_duration": duration, "fake_queued_for": queued_for, "fake_outcome": outcome}
+        return _create(server, {**RICH_BODY, "background": True, "metadata": meta}).json()
+
+    queued, running = create("30", "30"), create("30", "0")
+    finishing = create("0.05", "0")
+    assert queued["status"] == "queued" and running["status"] == "in_progress"
+    for body in (queued, running, _get(server, running["id"])):
+        schemas.check("Response", body)
+        assert "usage" not in body and body["output"] == [] and body["completed_at"] is None
+    wait_terminal(client, finishing["id"])
+    final = _get(server, finishing["id"])
     schemas.check("Response", final)
     assert final["status"] == outcome.split(":")[0]
     assert final["usage"]["input_tokens_details"]["cache_write_tokens"] == 0
@@ -70,13 +66,13 @@ def test_response_bodies_validate_in_every_status(server, schemas, outcome):
 
 def test_cancelled_sync_and_deleted_bodies(server, schemas):
     long = _create(server, {**RICH_BODY, "background": True, "metadata": {"fake_duration": "9"}})
-    cancelled = httpx.post(f"{server.base_url}/responses/{long.json()['id']}/cancel").json()
+    cancelled = HTTP.post(f"{server.base_url}/responses/{long.json()['id']}/cancel").json()
     schemas.check("Response", cancelled)
     assert cancelled["status"] == "cancelled" and "usage" not in cancelled
     sync = _create(server, {**RICH_BODY, "metadata": {"fake_duration": "0.05"}}).json()
     schemas.check("Response", sync)
     assert sync["status"] == "completed" and sync["background"] is False
-    deleted = httpx.delete(f"{server.base_url}/responses/{sync['id']}").json()
+    deleted = HTTP.delete(f"{server.base_url}/responses/{sync['id']}").json()
     assert deleted == {"id": sync["id"], "object": "response.deleted", "deleted": True}
 
 
@@ -96,13 +92,13 @@ def test_every_stream_event_validates(server, schemas, outcome):
 def test_error_bodies_validate(server, schemas):
     base = server.base_url + "/responses"
     replies = [
-        httpx.post(base, json={"input": "no model"}),
-        httpx.get(base + "/resp_missing"),
-        httpx.post(base + "/resp_missing/cancel"),
+        HTTP.post(base, json={"input": "no model"}),
+        HTTP.get(base + "/resp_missing"),
+        HTTP.post(base + "/resp_missing/cancel"),
     ]
     for token in ("429", "insufficient_quota", "500", "503"):
         meta = {"job_id": f"schema-{token}", "fake_create_errors": token}
-        replies.append(httpx.post(base, json={"model": "m", "input": "x", "metadata": meta}))
+        replies.append(HTTP.post(base, json={"model": "m", "input": "x", "metadata": meta}))
     assert [r.status_code for r in replies] == [400, 404, 404, 429, 429, 500, 503]
     for reply in replies:
         schemas.check("ErrorResponse", reply.json())
