@@ -23,5 +23,6 @@ def review_router(job):
             return ReviewState.PENDING
         return ReviewState.NOT_REQUIRED
     if job.authority_class == AuthorityClass.LOW_RISK_WRITE:
-        return ReviewState.PENDING if is_sampled(job, policy.sample_rate) else ReviewState.NOT_SAMPLED
+        sampled = is_sampled(job, policy.sample_rate)
+        return ReviewState.PENDING if sampled else ReviewState.NOT_SAMPLED
     return ReviewState.PENDING

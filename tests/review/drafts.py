@@ -47,7 +47,7 @@ def make_draft(*, workspace, submitter, job_type="draft_support_reply", text=MOD
         workspace=workspace,
         submitter=submitter,
         job_type=job_type,
-        input=kw.pop("input", INPUTS[job_type]),
+        input=kw.pop("input", None) or INPUTS[job_type],
         **kw,
     )
     return finish(job, text=text)
