@@ -35,7 +35,26 @@ def _words(old, new):
             left.append(Segment("".join(a[i1:i2]), tag != "equal"))
         if j2 > j1:
             right.append(Segment("".join(b[j1:j2]), tag != "equal"))
-    return left, right
+    return _merged(left), _merged(right)
+
+
+def _merged(segments):
+    """Join changes separated only by spaces, so "We will send" reads as one change."""
+    out = []
+    for i, seg in enumerate(segments):
+        between_changes = (
+            not seg.changed
+            and not seg.text.strip()
+            and 0 < i < len(segments) - 1
+            and segments[i + 1].changed
+            and out
+            and out[-1].changed
+        )
+        if (seg.changed or between_changes) and out and out[-1].changed:
+            out[-1] = Segment(out[-1].text + seg.text, True)
+        else:
+            out.append(seg)
+    return out
 
 
 def side_by_side(old, new):

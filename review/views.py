@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role
+from accounts.selectors import REVIEW_ROLES, workspace_ids_for
 from jobs.errors import JobError
 from jobs.job_types import AuthorityClass, all_job_types, get_job_type
 from jobs.models import Artifact, Job, ReviewState, Status
@@ -61,8 +62,14 @@ def _queue_filters(request):
     }
 
 
+def _reviewers_only(request):
+    if not workspace_ids_for(request.user, roles=REVIEW_ROLES).exists():
+        raise Http404("You review no workspace")
+
+
 @login_required
 def queue(request):
+    _reviewers_only(request)
     filters = _queue_filters(request)
     page = Paginator(review_queue(request.user, **filters), PAGE_SIZE).get_page(
         request.GET.get("page")
@@ -105,6 +112,7 @@ def queue(request):
 @login_required
 @require_POST
 def bulk_approve(request):
+    _reviewers_only(request)
     ids = request.POST.getlist("job")
     try:
         jobs = list(review_jobs_for(request.user).filter(pk__in=ids).select_related("workspace"))
