@@ -105,6 +105,7 @@ def queue(request):
         "claim_states": [("unclaimed", "Unclaimed"), ("mine", "Mine"), ("others", "Others'")],
         "query": query.urlencode(),
         "overdue_count": sum(r["overdue"] for r in rows),
+        "any_bulk": any(r["bulk_ok"] for r in rows),
     }
     return render(request, "review/queue.html", context)
 
