@@ -42,6 +42,30 @@
     document.body.appendChild(box);
   }
 
+  // Keep the claim alive while the reviewer is working on this page; an abandoned tab lets
+  // it lapse so the draft goes back to the queue.
+  var renew = document.querySelector("[data-auto-renew]");
+  var lastActive = Date.now();
+  ["keydown", "mousemove", "input", "scroll"].forEach(function (name) {
+    document.addEventListener(name, function () { lastActive = Date.now(); }, { passive: true });
+  });
+  function scheduleRenew(expiresMs) {
+    var lease = Number(renew.dataset.lease) * 60000;
+    var wait = Math.max(expiresMs - Date.now() - 120000, 5000);
+    window.setTimeout(function () {
+      if (Date.now() - lastActive > lease - 180000) return; // idle: let the claim lapse
+      fetch(renew.action, { method: "POST", body: new FormData(renew), credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) return;
+          var until = new Date(Date.now() + lease);
+          var label = document.querySelector("[data-claim-until]");
+          if (label) label.textContent = until.toISOString().slice(11, 16);
+          scheduleRenew(until.getTime());
+        });
+    }, wait);
+  }
+  if (renew) scheduleRenew(Number(renew.dataset.expires) * 1000);
+
   document.addEventListener("keydown", function (event) {
     if (event.metaKey || event.ctrlKey || event.altKey || typing(event)) return;
     var key = event.key;

@@ -211,3 +211,24 @@ def test_admin_audit_pages_load(admin_client, draft, reviewer, model):
         assert "We will send a new one today." in page.content.decode()
     if model == "reviewpolicy":
         assert admin_client.get(reverse("admin:review_reviewpolicy_add")).status_code == 200
+
+
+def test_expired_claim_refuses_approval_and_keeps_the_typed_text(as_reviewer, draft, reviewer):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from review.models import CLAIM_LEASE
+
+    services.claim_draft(job=draft, reviewer=reviewer)
+    with time_machine.travel(timezone.now() + CLAIM_LEASE + timedelta(minutes=1)):
+        response = as_reviewer.post(
+            reverse("review:approve", args=[draft.pk]), {"text": "My careful rewrite."}
+        )
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert "Your claim on this draft expired" in html
+    assert "My careful rewrite." in html
+    draft.refresh_from_db()
+    assert draft.status == Status.NEEDS_REVIEW
