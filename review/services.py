@@ -1,0 +1,456 @@
+"""Every write of the review step: claims, edits, decisions and the release of approved effects.
+
+Each service runs in one transaction, locks the job row first (so two reviewers acting on one
+draft are served one after the other), checks who may act (``_guard``), and leaves its trace:
+a ``Decision`` row for decisions and a ``JobEvent`` with the reviewer as actor for everything.
+Status changes go through ``jobs.services.transition_job`` only; the release of an approved
+external effect lives in ``release.py``. Refusals raise
+``review.errors`` (or ``jobs.errors`` for status conflicts) with a message for the reviewer.
+"""
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Role
+from jobs import services as job_services
+from jobs.errors import JobError
+from jobs.job_types import AuthorityClass, get_job_type
+from jobs.models import Artifact, FailureKind, Job, ReviewState, Status
+
+from .errors import (
+    ApproverRoleRequired,
+    ClaimExpired,
+    ClaimHeld,
+    ClaimRequired,
+    NotAReviewer,
+    NoteRequired,
+    NothingToReview,
+    NotReviewable,
+    OwnJob,
+    ReviewError,
+)
+from .models import CLAIM_LEASE, Decision, ReleaseRecord, ReviewClaim
+from .selectors import (
+    QUEUE_STATES,
+    current_draft,
+    may_approve,
+    policy_for,
+    review_role,
+    text_versions,
+)
+
+# Items light enough to approve from the queue without opening each one.
+BULK_CLASSES = (AuthorityClass.LOW_RISK_WRITE, AuthorityClass.READ_ONLY)
+
+
+# --- checks --------------------------------------------------------------------------------
+
+
+def _name(user):
+    return user.get_full_name() or user.get_username()
+
+
+def _hm(moment):
+    return timezone.localtime(moment).strftime("%H:%M")
+
+
+def _lock(job):
+    """Re-read the job under a row lock: concurrent review actions on it queue up here."""
+    return Job.objects.select_for_update().get(pk=job.pk)
+
+
+def _open_claim(job):
+    return (
+        ReviewClaim.objects.filter(job=job, released_at__isnull=True)
+        .select_related("reviewer")
+        .first()
+    )
+
+
+def _own_live_claim(job, reviewer, now):
+    claim = _open_claim(job)
+    if claim is not None and claim.reviewer_id != reviewer.pk and claim.is_live(now):
+        raise ClaimHeld(
+            f"{_name(claim.reviewer)} is working on this draft (claimed until "
+            f"{_hm(claim.expires_at)}). You can act once they release it or the claim expires."
+        )
+    if claim is None or claim.reviewer_id != reviewer.pk:
+        raise ClaimRequired("Claim this draft before you act on it.")
+    if not claim.is_live(now):
+        raise ClaimExpired(
+            f"Your claim on this draft expired at {_hm(claim.expires_at)}. "
+            "Claim it again to continue; your saved edits are kept."
+        )
+    return claim
+
+
+def _guard(job, reviewer, *, claim=True):
+    """Who may act on ``job`` now. Returns ``(role, live claim or None)`` or raises."""
+    role = review_role(reviewer, job)
+    if role is None:
+        raise NotAReviewer("There is no such draft in your review queue.")
+    if job.submitter_id == reviewer.pk:
+        raise OwnJob("You submitted this job, so another reviewer must decide on it (four-eyes).")
+    if job.status != Status.NEEDS_REVIEW or job.review_state not in QUEUE_STATES:
+        state = (
+            "approved and waiting for its action to run"
+            if job.review_state == ReviewState.APPROVED and job.status == Status.NEEDS_REVIEW
+            else job.get_status_display().lower()
+        )
+        raise NotReviewable(f"This job is no longer waiting for review (it is {state}).")
+    if job.review_state == ReviewState.ESCALATED and role != Role.ADMIN:
+        raise ApproverRoleRequired(
+            "This draft was escalated to an admin; only an admin can act on it now."
+        )
+    return role, (_own_live_claim(job, reviewer, timezone.now()) if claim else None)
+
+
+def _required(text, what):
+    text = (text or "").strip()
+    if not text:
+        raise NoteRequired(what)
+    return text
+
+
+def _same_status_event(job, kind, *, actor, message, data=None):
+    return job_services.record_event(
+        job,
+        kind,
+        actor=actor,
+        from_status=job.status,
+        to_status=job.status,
+        message=message,
+        data=data,
+    )
+
+
+def _close(claim, end, at=None):
+    ReviewClaim.objects.filter(pk=claim.pk).update(released_at=at or timezone.now(), end=end)
+
+
+# --- claims --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def claim_draft(*, job, reviewer):
+    """Take (or extend) the reviewer's lease on a draft for ``CLAIM_LEASE``.
+
+    Exclusive: at most one open claim per job (database constraint, job row locked). Claiming
+    again while holding it renews it. An expired claim of someone else is closed (event
+    ``claim_expired``) and replaced. Emits ``claimed``. Returns the claim.
+    """
+    job = _lock(job)
+    _guard(job, reviewer, claim=False)
+    now = timezone.now()
+    claim = _open_claim(job)
+    if claim is not None and claim.is_live(now):
+        if claim.reviewer_id == reviewer.pk:
+            return _extend(job, claim, reviewer, now)
+        _own_live_claim(job, reviewer, now)  # raises ClaimHeld with the holder's name
+    if claim is not None:
+        _close(claim, ReviewClaim.End.EXPIRED, at=claim.expires_at)
+        _same_status_event(
+            job,
+            "claim_expired",
+            actor="system:review",
+            message=f"{_name(claim.reviewer)}'s claim expired at {_hm(claim.expires_at)}.",
+            data={"reviewer": claim.reviewer.get_username()},
+        )
+    try:
+        with transaction.atomic():
+            claim = ReviewClaim.objects.create(
+                job=job, reviewer=reviewer, claimed_at=now, expires_at=now + CLAIM_LEASE
+            )
+    except IntegrityError:  # the constraint caught a claim the lock did not (belt and braces)
+        raise ClaimHeld("Another reviewer claimed this draft a moment ago.") from None
+    _same_status_event(
+        job,
+        "claimed",
+        actor=reviewer,
+        message=f"Claimed by {_name(reviewer)} until {_hm(claim.expires_at)}.",
+        data={"expires_at": claim.expires_at.isoformat()},
+    )
+    return claim
+
+
+def _extend(job, claim, reviewer, now):
+    claim.expires_at = now + CLAIM_LEASE
+    claim.renewals += 1
+    claim.save(update_fields=["expires_at", "renewals"])
+    _same_status_event(
+        job,
+        "claim_renewed",
+        actor=reviewer,
+        message=f"Claim renewed until {_hm(claim.expires_at)}.",
+        data={"expires_at": claim.expires_at.isoformat()},
+    )
+    return claim
+
+
+@transaction.atomic
+def renew_claim(*, job, reviewer):
+    """Extend the reviewer's live claim by another lease. An expired claim is not renewed:
+    ``ClaimExpired`` asks the reviewer to claim again (someone else may have). Emits
+    ``claim_renewed``."""
+    job = _lock(job)
+    _, claim = _guard(job, reviewer)
+    return _extend(job, claim, reviewer, timezone.now())
+
+
+@transaction.atomic
+def release_claim(*, job, reviewer):
+    """Give the draft back to the queue. Releasing a lapsed claim of one's own just closes it.
+    Emits ``claim_released``. Returns the closed claim."""
+    job = _lock(job)
+    if review_role(reviewer, job) is None:
+        raise NotAReviewer("There is no such draft in your review queue.")
+    claim = _open_claim(job)
+    if claim is None or claim.reviewer_id != reviewer.pk:
+        raise ClaimRequired("You hold no claim on this draft.")
+    _close(claim, ReviewClaim.End.RELEASED)
+    _same_status_event(
+        job, "claim_released", actor=reviewer, message=f"{_name(reviewer)} released the claim."
+    )
+    claim.refresh_from_db()
+    return claim
+
+
+# --- edits and decisions -------------------------------------------------------------------
+
+
+def _normalized(text):
+    return (text or "").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _current(job):
+    draft = current_draft(text_versions(job))
+    if draft is None:
+        raise NothingToReview("This job has no draft text to review.")
+    return draft
+
+
+@transaction.atomic
+def edit_draft(*, job, reviewer, text):
+    """Save the reviewer's edit as the next text version (earlier versions stay). Saving the
+    same text again adds nothing. Needs the reviewer's live claim. Emits ``edited``. Returns
+    the current version."""
+    job = _lock(job)
+    _guard(job, reviewer)
+    text = _normalized(text)
+    if not text.strip():
+        raise NoteRequired("The draft can't be empty. To stop it, reject it with a reason.")
+    current = _current(job)
+    if current.text == text:
+        return current
+    artifact = job_services.add_artifact(
+        job=job, kind=Artifact.Kind.TEXT, text=text, actor=reviewer, note="Reviewer edit"
+    )
+    _same_status_event(
+        job,
+        "edited",
+        actor=reviewer,
+        message=f"{_name(reviewer)} saved version {artifact.version}.",
+        data={"version": artifact.version, "based_on": current.version},
+    )
+    return artifact
+
+
+def _decide(job, reviewer, kind, *, note="", artifact=None):
+    return Decision.objects.create(
+        job=job,
+        reviewer=reviewer,
+        kind=kind,
+        note=note,
+        artifact=artifact,
+        artifact_version=artifact.version if artifact else None,
+    )
+
+
+@transaction.atomic
+def approve_draft(*, job, reviewer, text=None):
+    """Approve the current draft (saving ``text`` as a last edit first, if given and changed).
+
+    Drafts, low-risk writes and reviewed read-only jobs complete at once (event ``approved``).
+    External effects need the policy's approver role; they record the approval (event
+    ``approved``, review state approved) and enqueue ``review.tasks.run_release`` after commit,
+    which runs the action once and completes the job. Returns the ``Decision``.
+    """
+    job = _lock(job)
+    role, claim = _guard(job, reviewer)
+    spec = get_job_type(job.job_type)
+    is_effect = job.authority_class == AuthorityClass.EXTERNAL_EFFECT
+    if is_effect:
+        policy = policy_for(job.job_type)
+        if not may_approve(role, policy):
+            raise ApproverRoleRequired(
+                f"Approving “{spec.title}” needs the {policy.approver_role} role in this "
+                "workspace. You can still edit, send back, reject or escalate it."
+            )
+    artifact = edit_draft(job=job, reviewer=reviewer, text=text) if text is not None else None
+    artifact = artifact or _current(job)
+    kind = Decision.Kind.EDIT_APPROVE if artifact.created_by_id else Decision.Kind.APPROVE
+    decision = _decide(job, reviewer, kind, artifact=artifact)
+    _close(claim, ReviewClaim.End.DECIDED)
+    now = timezone.now()
+    data = {"decision": decision.pk, "version": artifact.version, "edited": kind != "approve"}
+    if is_effect:
+        _prepare_release(job, decision)
+        Job.objects.filter(pk=job.pk).update(review_state=ReviewState.APPROVED, reviewed_at=now)
+        _same_status_event(
+            job,
+            "approved",
+            actor=reviewer,
+            message=f"Approved by {_name(reviewer)}; the action runs once, next.",
+            data={**data, "release": "pending"},
+        )
+        transaction.on_commit(lambda: _enqueue("review.tasks.run_release", str(job.pk)))
+        decision.job = Job.objects.get(pk=job.pk)
+        return decision
+    decision.job = job_services.transition_job(
+        job=job,
+        transition="complete",
+        actor=reviewer,
+        kind="approved",
+        message=f"Approved by {_name(reviewer)} (version {artifact.version}).",
+        data=data,
+        review_state=ReviewState.APPROVED,
+        reviewed_at=now,
+        completed_at=now,
+        finished_at=now,
+    )
+    return decision
+
+
+def _prepare_release(job, decision):
+    record = ReleaseRecord.objects.filter(job=job).first()
+    if record is None:
+        ReleaseRecord.objects.create(
+            job=job, decision=decision, idempotency_key=f"release:{job.pk}"
+        )
+        return
+    if record.state == ReleaseRecord.State.SUCCEEDED:
+        raise NotReviewable("This job's action already ran; it cannot be approved again.")
+    # An earlier release failed or was abandoned: run again under the same idempotency key.
+    ReleaseRecord.objects.filter(pk=record.pk).update(
+        state=ReleaseRecord.State.PENDING, decision=decision, error="", finished_at=None
+    )
+
+
+def _enqueue(func_path, *args):
+    from django_q.tasks import async_task
+
+    async_task(func_path, *args, group=func_path.rsplit(".", 1)[-1])
+
+
+@transaction.atomic
+def reject_draft(*, job, reviewer, reason):
+    """Reject the draft: the job fails with kind ``review`` and the reason as its explanation.
+    The reason is required. Emits ``rejected``. Returns the ``Decision``."""
+    job = _lock(job)
+    _, claim = _guard(job, reviewer)
+    reason = _required(reason, "Give a reason for rejecting; the submitter will read it.")
+    artifact = current_draft(text_versions(job))
+    decision = _decide(job, reviewer, Decision.Kind.REJECT, note=reason, artifact=artifact)
+    _close(claim, ReviewClaim.End.DECIDED)
+    now = timezone.now()
+    explanation = f"A reviewer rejected the draft: {reason}"
+    decision.job = job_services.transition_job(
+        job=job,
+        transition="fail",
+        actor=reviewer,
+        kind="rejected",
+        message=explanation,
+        data={"failure_kind": FailureKind.REVIEW, "reason": reason, "decision": decision.pk},
+        failure_kind=FailureKind.REVIEW,
+        failure_reason=explanation,
+        failure_retryable=False,
+        needs_human=False,
+        review_state=ReviewState.REJECTED,
+        reviewed_at=now,
+        finished_at=now,
+    )
+    return decision
+
+
+@transaction.atomic
+def send_back(*, job, reviewer, notes):
+    """Send the draft back for another attempt whose instructions carry ``notes``.
+
+    The job returns to queued (event ``sent_back`` with ``{"notes": notes}``, which
+    ``jobs.services.reviewer_notes_for`` reads) and dispatch is enqueued after commit. Refused
+    when the job has no attempts left. Returns the ``Decision``.
+    """
+    job = _lock(job)
+    _, claim = _guard(job, reviewer)
+    notes = _required(notes, "Write notes for the next attempt: what should change?")
+    artifact = current_draft(text_versions(job))
+    decision = _decide(job, reviewer, Decision.Kind.SEND_BACK, note=notes, artifact=artifact)
+    _close(claim, ReviewClaim.End.DECIDED)
+    now = timezone.now()
+    decision.job = job_services.transition_job(
+        job=job,
+        transition="send_back",
+        actor=reviewer,
+        kind="sent_back",
+        message=f"Sent back for another attempt: {notes}",
+        data={"notes": notes, "decision": decision.pk},
+        review_state=ReviewState.SENT_BACK,
+        reviewed_at=now,
+        next_poll_at=now,
+    )
+    transaction.on_commit(lambda: _enqueue("jobs.tasks.dispatch_job", str(job.pk)))
+    return decision
+
+
+@transaction.atomic
+def escalate(*, job, reviewer, note):
+    """Hand the draft to the workspace's admins with a note; from now on only an admin can act
+    on it. Releases the reviewer's claim. Emits ``escalated``. Returns the ``Decision``."""
+    job = _lock(job)
+    _, claim = _guard(job, reviewer)
+    note = _required(note, "Write a note for the admin: what should they look at?")
+    if job.review_state == ReviewState.ESCALATED:
+        raise NotReviewable("This draft is already escalated to an admin.")
+    artifact = current_draft(text_versions(job))
+    decision = _decide(job, reviewer, Decision.Kind.ESCALATE, note=note, artifact=artifact)
+    _close(claim, ReviewClaim.End.ESCALATED)
+    Job.objects.filter(pk=job.pk).update(review_state=ReviewState.ESCALATED)
+    _same_status_event(
+        job,
+        "escalated",
+        actor=reviewer,
+        message=f"Escalated to an admin by {_name(reviewer)}: {note}",
+        data={"note": note, "decision": decision.pk},
+    )
+    decision.job = Job.objects.get(pk=job.pk)
+    return decision
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    job_id: object
+    approved: bool
+    message: str
+
+
+def bulk_approve(*, jobs, reviewer):
+    """Approve many low-risk drafts, each in its own transaction with every single-item check
+    (claim, four-eyes, role, status). One refusal never stops the rest. Returns one
+    ``BulkOutcome`` per job, in order."""
+    outcomes = []
+    for job in jobs:
+        try:
+            with transaction.atomic():
+                if job.authority_class not in BULK_CLASSES:
+                    raise NotReviewable(
+                        "Only low-risk items can be approved in bulk; open this one to review it."
+                    )
+                claim_draft(job=job, reviewer=reviewer)
+                approve_draft(job=job, reviewer=reviewer)
+        except (ReviewError, JobError) as error:
+            outcomes.append(BulkOutcome(job.pk, False, error.message))
+        else:
+            outcomes.append(BulkOutcome(job.pk, True, "Approved."))
+    return outcomes
