@@ -166,9 +166,7 @@ def test_my_jobs_shows_own_jobs_only(client_of, workspace, submitter):
 
 def test_my_jobs_filters_by_status_type_and_search(client_of, workspace, submitter):
     JobFactory(workspace=workspace, submitter=submitter, input_summary="Alpha report")
-    JobFactory(
-        workspace=workspace, submitter=submitter, input_summary="Beta", status=Status.FAILED
-    )
+    JobFactory(workspace=workspace, submitter=submitter, input_summary="Beta", status=Status.FAILED)
     JobFactory(
         workspace=workspace,
         submitter=submitter,
@@ -330,9 +328,7 @@ def test_cancel_asks_for_confirmation_then_cancels(client_of, workspace, submitt
 
 def test_illegal_action_says_why(client_of, workspace, submitter):
     job = JobFactory(workspace=workspace, submitter=submitter, status=Status.COMPLETED)
-    response = client_of(submitter).post(
-        reverse("job-action", args=[job.pk, "retry"]), follow=True
-    )
+    response = client_of(submitter).post(reverse("job-action", args=[job.pk, "retry"]), follow=True)
     assert "This job is completed, so it can&#x27;t be retried." in response.content.decode()
 
 
