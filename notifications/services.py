@@ -36,7 +36,6 @@ from .models import (
 )
 from .selectors import wants
 
-
 TITLES = {
     Topic.COMPLETED: "finished",
     Topic.FAILED: "failed",

@@ -97,15 +97,17 @@ def webhooks_index(request):
     return redirect("webhooks", slug=workspace.slug)
 
 
+NEW_SECRET_KEY = "webhook_secret_once"
+
+
 @login_required
 def webhooks(request, slug):
     workspace = _admin_workspace(request.user, slug)
-    created = None
     if request.method == "POST":
         form = EndpointForm(request.POST)
         if form.is_valid():
             try:
-                created = services.register_endpoint(
+                endpoint = services.register_endpoint(
                     workspace=workspace,
                     actor=request.user,
                     url=form.cleaned_data["url"],
@@ -115,9 +117,16 @@ def webhooks(request, slug):
             except NotificationError as error:
                 form.add_error("url", error.message)
             else:
-                form = EndpointForm()
+                # Shown once, on the next page only (kept server-side in the session, so a
+                # reload neither re-posts the form nor shows the secret again).
+                request.session[NEW_SECRET_KEY] = {
+                    "id": str(endpoint.pk),
+                    "secret": endpoint.secret,
+                }
+                return redirect("webhooks", slug=workspace.slug)
     else:
         form = EndpointForm()
+    created = request.session.pop(NEW_SECRET_KEY, None)
     context = {
         "workspace": workspace,
         "workspaces": admin_workspaces(request.user),

@@ -56,7 +56,7 @@
     var strong = document.createElement("strong");
     strong.textContent = label(event.kind);
     body.appendChild(strong);
-    if (event.message) {
+    if (event.message && event.message.replace(/\.$/, "") !== label(event.kind)) {
       var msg = document.createElement("span");
       msg.className = "tl-msg";
       msg.textContent = " " + event.message;
@@ -69,6 +69,8 @@
     body.appendChild(actor);
     li.appendChild(body);
     list.appendChild(li);
+    var empty = document.getElementById("timeline-empty");
+    if (empty) empty.hidden = true;
     if (window.Steward) window.Steward.localize(li);
   }
 

@@ -67,7 +67,7 @@
       if (isNaN(when)) return;
       el.title = when.toLocaleString();
       el.textContent = el.hasAttribute("data-time-only")
-        ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+        ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false })
         : when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
     });
   }

@@ -5,7 +5,7 @@ from django.core import mail
 from django.urls import reverse
 
 from jobs import services
-from jobs.models import FailureKind, Status
+from jobs.models import FailureKind
 from notifications import services as notify
 from notifications.models import Channel, Notification, Topic
 from tests.factories import JobFactory, member_of

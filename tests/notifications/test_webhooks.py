@@ -172,7 +172,7 @@ def test_other_workspaces_endpoints_hear_nothing(
 def test_admin_registers_endpoint_and_sees_the_secret_once(client, workspace, admin, receiver):
     client.force_login(admin)
     url = reverse("webhooks", args=[workspace.slug])
-    response = client.post(url, {"url": receiver.url, "description": "CRM"})
+    response = client.post(url, {"url": receiver.url, "description": "CRM"}, follow=True)
     endpoint = workspace.webhook_endpoints.get()
     assert endpoint.secret.startswith("whsec_")
     assert endpoint.secret in response.content.decode()
