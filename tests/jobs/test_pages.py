@@ -343,3 +343,20 @@ def test_controls_follow_the_status(client_of, workspace, submitter):
     assert controls(Status.RUNNING) == {"cancel"}
     assert controls(Status.FAILED) == {"retry", "archive"}
     assert controls(Status.COMPLETED) == {"archive"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_event_stream_resumes_after_the_last_event_id(client, workspace):
+    """The job page's live view: a reconnect with Last-Event-ID gets only what it missed."""
+    submitter = member_of(workspace)
+    job = JobFactory(workspace=workspace, submitter=submitter)
+    attempt = progress.start(job)
+    progress.finish(job, attempt)
+    ids = list(job.events.values_list("id", flat=True))
+    client.force_login(submitter)
+    url = reverse("job-events", args=[job.pk])
+    with pytest.warns(Warning):  # the test client consumes the async stream synchronously
+        body = b"".join(client.get(url, headers={"Last-Event-ID": str(ids[1])})).decode()
+    sent = [int(n) for n in re.findall(r"^id: (\d+)\nevent: job_event", body, re.M)]
+    assert sent == ids[2:]
+    assert "event: end" in body
