@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "accounts",
     "jobs",
     "review",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +63,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.workspace_roles",
+                "notifications.context_processors.notifications",
             ],
         },
     },
@@ -150,6 +152,14 @@ MEDIA_ROOT = DATA_DIR / "media"
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Steward <steward@localhost>")
+# Where people reach Steward: links in emails and webhook payloads are built from it.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+
+# --- Outgoing webhooks -----------------------------------------------------------------------
+# Attempts per delivery and the backoff between them (base, 2×base, 4×base … capped).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
 
 # --- Provider ------------------------------------------------------------------------------
 # Real OpenAI only when a key is set; otherwise the bundled fake server (same code path).

@@ -23,3 +23,36 @@ def jobs_visible_to(user):
 def job_for(user, job_id):
     """One visible job or ``Job.DoesNotExist`` (callers answer 404 for other workspaces)."""
     return jobs_visible_to(user).select_related("workspace", "submitter").get(pk=job_id)
+
+
+def job_list_for(user, *, status="", job_type="", search="", show_archived=False):
+    """The "my jobs" list: visible jobs, newest first, filtered; one query per page of results."""
+    jobs = jobs_visible_to(user).select_related("workspace", "submitter")
+    if not show_archived:
+        jobs = jobs.filter(is_archived=False)
+    if status:
+        jobs = jobs.filter(status=status)
+    if job_type:
+        jobs = jobs.filter(job_type=job_type)
+    search = (search or "").strip()
+    if search:
+        matches = Q(input_summary__icontains=search)
+        compact = search.replace("-", "").lower()
+        if 4 <= len(compact) <= 32 and all(c in "0123456789abcdef" for c in compact):
+            matches |= Q(id__startswith=search.lower())
+        jobs = jobs.filter(matches)
+    return jobs.order_by("-created_at")
+
+
+def timeline_events(job):
+    """A job's events in order, as the job page shows them (with the acting user)."""
+    return job.events.select_related("actor").order_by("id")
+
+
+def output_versions(job):
+    """The job's text outputs that may be shown (stale results never are), newest first."""
+    return (
+        job.artifacts.filter(kind__in=["text", "partial"], is_stale=False)
+        .select_related("created_by")
+        .order_by("kind", "-version")
+    )

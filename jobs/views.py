@@ -1,105 +1,283 @@
-"""Submitter pages: translate a request into one service call and render the result."""
+"""Submitter pages: translate a request into one service call (or one selector) and render it."""
 
 import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
 
 from accounts.selectors import workspaces_for
 
-from . import services
+from . import explain, services
 from .errors import InvalidJobInput, JobError, UnknownJobType
-from .forms import JobInputForm
+from .event_stream import resume_point, sse_response
+from .forms import JobInputForm, new_submit_token
 from .job_types import all_job_types, get_job_type
-from .models import Job
-from .selectors import job_for, jobs_visible_to
+from .job_types.registry import RETAINING_LANES
+from .models import ACTIVE, OPEN, RETRYABLE_FROM, TERMINAL, Job, Status
+from .selectors import job_for, job_list_for, output_versions, timeline_events
+
+PAGE_SIZE = 20
+# Authority classes that always wait for a reviewer, so their page shows that marker up front.
+REVIEWED_CLASSES = ("draft", "external_effect")
+
+
+def _visible_job(user, job_id):
+    try:
+        return job_for(user, job_id)
+    except Job.DoesNotExist:
+        raise Http404("No such job") from None
+
+
+def _job_types_for(workspaces):
+    """Job types at least one of the user's workspaces may run (zero retention rules out some)."""
+    if not workspaces:
+        return []
+    strict = all(ws.zero_data_retention for ws in workspaces)
+    return [jt for jt in all_job_types() if not (strict and jt.lane in RETAINING_LANES)]
 
 
 @login_required
 def home(request):
-    jobs = (
-        jobs_visible_to(request.user)
-        .filter(is_archived=False)
-        .select_related("workspace", "submitter")[:25]
+    """My jobs: own jobs (a workspace admin sees the workspace's), filtered and paginated."""
+    status = request.GET.get("status", "")
+    status = status if status in Status.values else ""
+    job_type = request.GET.get("type", "")
+    search = request.GET.get("q", "")[:100]
+    show_archived = request.GET.get("archived") == "1"
+    jobs = job_list_for(
+        request.user,
+        status=status,
+        job_type=job_type,
+        search=search,
+        show_archived=show_archived,
     )
-    return render(request, "jobs/home.html", {"job_types": all_job_types(), "jobs": jobs})
+    page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "jobs": page.object_list,
+        "statuses": Status.choices,
+        "job_types": all_job_types(),
+        "filters": {"status": status, "type": job_type, "q": search, "archived": show_archived},
+        "is_filtered": bool(status or job_type or search),
+        "query": query.urlencode(),
+    }
+    return render(request, "jobs/home.html", context)
+
+
+@login_required
+def new_job(request):
+    """The job types the user's workspace offers, each leading to its form."""
+    workspaces = list(workspaces_for(request.user))
+    return render(
+        request,
+        "jobs/new.html",
+        {"job_types": _job_types_for(workspaces), "has_workspace": bool(workspaces)},
+    )
 
 
 @login_required
 def submit(request, job_type):
+    """The generated form for one job type. The job page opens as soon as the job is recorded."""
     try:
         spec = get_job_type(job_type)
     except UnknownJobType:
         raise Http404("No such job type") from None
-    workspace = workspaces_for(request.user).first()
-    if workspace is None:
-        messages.error(request, "You are not a member of any workspace yet.")
+    workspaces = list(workspaces_for(request.user))
+    if not workspaces:
+        messages.error(request, "You are not a member of any workspace yet; ask an admin.")
         return redirect("home")
     if request.method == "POST":
-        form = JobInputForm(request.POST, job_type=spec)
+        form = JobInputForm(request.POST, job_type=spec, workspaces=workspaces)
         if form.is_valid():
             try:
                 job = services.submit_job(
-                    workspace=workspace,
+                    workspace=form.workspace,
                     submitter=request.user,
                     job_type=spec.name,
                     input=form.job_input,
+                    priority=form.priority,
                     # The form's one-time token makes a double click or a resubmit one job.
-                    idempotency_key=f"form:{form.cleaned_data['submit_token']}"
-                    if form.cleaned_data.get("submit_token")
-                    else None,
+                    idempotency_key=form.idempotency_key,
                 )
             except InvalidJobInput as error:
                 for name, errs in error.errors.items():
                     form.add_error(name if name in form.fields else None, errs)
+            except services.IdempotencyKeyReused:
+                form.refresh_token()
+                form.add_error(
+                    None,
+                    "This form was already used to start a job. Check the details and submit "
+                    "again to start a new one.",
+                )
             except JobError as error:
                 form.add_error(None, error.message)
             else:
                 return redirect("job-detail", job_id=job.pk)
     else:
-        form = JobInputForm(job_type=spec, initial={"submit_token": uuid.uuid4().hex})
+        initial = {"submit_token": new_submit_token()}
+        initial.update(_copied_input(request, spec))
+        form = JobInputForm(job_type=spec, workspaces=workspaces, initial=initial)
     return render(request, "jobs/submit.html", {"form": form, "job_type": spec})
+
+
+def _copied_input(request, spec):
+    """``?from=<job id>`` starts the form from an earlier job's input (to correct and resend)."""
+    try:
+        job = job_for(request.user, uuid.UUID(request.GET.get("from", "")))
+    except (ValueError, Job.DoesNotExist):
+        return {}
+    if job.job_type != spec.name:
+        return {}
+    names = {f.name for f in spec.fields}
+    return {name: value for name, value in job.input.items() if name in names}
+
+
+def _partial_text(events):
+    return "".join(
+        str(e.data.get("text", "")) for e in events if e.kind == "partial_output" and e.data
+    )
 
 
 @login_required
 def job_detail(request, job_id):
-    try:
-        job = job_for(request.user, job_id)
-    except Job.DoesNotExist:
-        raise Http404("No such job") from None
+    job = _visible_job(request.user, job_id)
+    events = list(timeline_events(job))
+    versions = list(output_versions(job))
+    finals = [a for a in versions if a.kind == "text"]
+    partial_artifact = next((a for a in versions if a.kind == "partial"), None)
+    partial_text = _partial_text(events)
     context = {
         "job": job,
-        "events": job.events.select_related("actor"),
+        "job_type": _safe_job_type(job.job_type),
+        "status_sentence": explain.STATUS_SENTENCES.get(job.status, ""),
+        "explanation": explain.explain(job),
+        "markers": _markers_for(job, events),
+        "timeline": [e for e in events if e.kind not in explain.HIDDEN_EVENTS],
+        "last_event_id": events[-1].pk if events else 0,
+        "partial_text": partial_text,
+        "show_partial": _shows_partial(job, partial_text, partial_artifact),
+        "partial_artifact": partial_artifact,
+        "final": finals[0] if finals and job.status == Status.COMPLETED else None,
+        "earlier": finals[1:] if job.status == Status.COMPLETED else [],
         "attempts": job.attempts.all(),
-        "artifacts": job.artifacts.order_by("kind", "-version"),
+        "controls": _controls_for(job),
+        "live_config": {
+            "eventsUrl": reverse("job-events", args=[job.pk]),
+            "lastEventId": events[-1].pk if events else 0,
+            "markerKinds": explain.marker_kinds(),
+            "eventLabels": explain.EVENT_LABELS,
+            "hiddenKinds": sorted(explain.HIDDEN_EVENTS),
+            "statusLabels": dict(Status.choices),
+            "isTerminal": job.status in TERMINAL,
+        },
     }
     return render(request, "jobs/detail.html", context)
 
 
+def _shows_partial(job, partial_text, partial_artifact):
+    """The streamed answer is shown while the job runs, and after a stop if nothing better
+    (a kept partial artifact or the released result) replaced it."""
+    if job.status in ACTIVE:
+        return bool(partial_text) or job.lane == "stream"
+    return bool(partial_text) and job.status in RETRYABLE_FROM and partial_artifact is None
+
+
+def _safe_job_type(name):
+    try:
+        return get_job_type(name)
+    except UnknownJobType:
+        return None
+
+
+def _markers_for(job, events):
+    markers = explain.progress_markers(job, events)
+    # A job that never needs review skips that marker instead of showing it as pending.
+    reviewed = job.review_state not in ("", "not_required", "not_sampled")
+    return [
+        m
+        for m in markers
+        if m.key != "review" or m.reached or reviewed or job.authority_class in REVIEWED_CLASSES
+    ]
+
+
+def _controls_for(job):
+    controls = []
+    if job.status in OPEN:
+        controls.append(ACTIONS["cancel"])
+    if job.status in RETRYABLE_FROM:
+        controls.append(ACTIONS["retry"])
+    if job.status in TERMINAL and not job.is_archived:
+        controls.append(ACTIONS["archive"])
+    return controls
+
+
+@login_required
+def job_events(request, job_id):
+    """The live view's Server-Sent Events. Serve from uvicorn (ASGI): the stream waits async."""
+    job = _visible_job(request.user, job_id)
+    return sse_response(job.pk, resume_point(request))
+
+
+class Action:
+    def __init__(self, name, service, label, question, consequence, done, danger=False):
+        self.name = name
+        self.service = service
+        self.label = label
+        self.question = question
+        self.consequence = consequence
+        self.done = done
+        self.danger = danger
+
+
 ACTIONS = {
-    "cancel": (services.cancel_job, "The job was canceled."),
-    "retry": (services.retry_job, "The job is queued again."),
-    "archive": (services.archive_job, "The job was archived."),
+    "cancel": Action(
+        "cancel",
+        services.cancel_job,
+        "Cancel job",
+        "Cancel this job?",
+        "Steward stops the work. Anything produced so far is kept, but you won't get a result.",
+        "The job was canceled.",
+        danger=True,
+    ),
+    "retry": Action(
+        "retry",
+        services.retry_job,
+        "Retry",
+        "Retry this job?",
+        "It goes back in the queue and runs again as a new attempt with the same input.",
+        "The job is queued again.",
+    ),
+    "archive": Action(
+        "archive",
+        services.archive_job,
+        "Archive",
+        "Archive this job?",
+        "It disappears from your job list (you can still show archived jobs). Nothing is deleted.",
+        "The job was archived.",
+    ),
 }
 
 
 @login_required
-@require_POST
 def job_action(request, job_id, action):
+    """GET asks for confirmation (the page's dialog does this without a round trip); POST acts.
+    An action the job's status does not allow answers with the service's reason."""
     if action not in ACTIONS:
         raise Http404("No such action")
-    service, done_message = ACTIONS[action]
+    spec = ACTIONS[action]
+    job = _visible_job(request.user, job_id)
+    if request.method != "POST":
+        return render(request, "jobs/confirm.html", {"job": job, "action": spec})
     try:
-        job = job_for(request.user, job_id)
-    except Job.DoesNotExist:
-        raise Http404("No such job") from None
-    try:
-        service(job=job, actor=request.user)
+        spec.service(job=job, actor=request.user)
     except JobError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, done_message)
+        messages.success(request, spec.done)
     return redirect("job-detail", job_id=job.pk)

@@ -4,7 +4,7 @@ import pytest
 
 from accounts.models import Role
 from jobs.models import Job, Status
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in_with_form
 from tests.factories import member_of
 from tests.review.drafts import make_draft
 
@@ -27,7 +27,7 @@ def test_reviewer_claims_edits_sees_diff_approves_and_submitter_sees_it(
         input={"customer_name": "Lee", "tone": "formal", "message": "Where is my invoice?"},
     )
     page = new_page()
-    log_in(page, live_server.url, reviewer.username)
+    log_in_with_form(page, live_server.url, reviewer.username)
     page.click("nav >> text=Review")
     assert page.locator("[data-queue-row]").count() == 2
     screenshot(page, "review-queue")
@@ -49,7 +49,7 @@ def test_reviewer_claims_edits_sees_diff_approves_and_submitter_sees_it(
     assert draft.status == Status.COMPLETED
 
     other = new_page()
-    log_in(other, live_server.url, submitter.username)
+    log_in_with_form(other, live_server.url, submitter.username)
     other.goto(f"{live_server.url}/jobs/{draft.pk}/")
     body = other.locator("body").inner_text()
     assert "A replacement ships tomorrow with express delivery." in body
@@ -61,7 +61,7 @@ def test_keyboard_shortcuts_move_and_approve(live_server, new_page, workspace, s
     first = make_draft(workspace=workspace, submitter=submitter)
     make_draft(workspace=workspace, submitter=submitter)
     page = new_page()
-    log_in(page, live_server.url, reviewer.username)
+    log_in_with_form(page, live_server.url, reviewer.username)
     page.goto(f"{live_server.url}/review/")
     page.keyboard.press("j")
     page.keyboard.press("o")
@@ -86,7 +86,7 @@ def test_model_output_with_script_and_img_onerror_is_text_and_runs_nothing(
         ),
     )
     page = new_page()
-    log_in(page, live_server.url, reviewer.username)
+    log_in_with_form(page, live_server.url, reviewer.username)
     page.goto(f"{live_server.url}/review/{evil.pk}/")
     output = page.locator("[data-output]")
     assert "<script>window.__pwned=1</script>" in output.inner_text()

@@ -1,0 +1,169 @@
+"""What a submitter reads about a job, in plain words: the one place that maps Steward's
+status fields (failure kind, retryable, partial output, human needed) and event kinds to
+sentences. Pages, emails and notifications all read from here, so the wording stays the same
+everywhere and provider words never reach a user.
+"""
+
+from dataclasses import dataclass
+
+from .models import RETRYABLE_FROM, Status
+
+# --- the event timeline --------------------------------------------------------------------
+
+EVENT_LABELS = {
+    "submitted": "Submitted",
+    "attempt_started": "Attempt started",
+    "dispatched": "Sent to the model",
+    "running": "Model working",
+    "retry_scheduled": "Retrying soon",
+    "needs_review": "Waiting for review",
+    "claimed": "Reviewer picked it up",
+    "edited": "Reviewer edited the draft",
+    "escalated": "Escalated",
+    "approved": "Approved",
+    "rejected": "Rejected",
+    "sent_back": "Sent back for another attempt",
+    "released": "Released",
+    "completed": "Completed",
+    "failed": "Failed",
+    "canceled": "Canceled",
+    "expired": "Expired",
+    "retried": "Retried",
+    "archived": "Archived",
+    "stale_result": "Late result kept aside",
+}
+
+# Events the timeline leaves out: streamed text chunks appear in the partial output instead.
+HIDDEN_EVENTS = frozenset({"partial_output"})
+
+
+def event_label(kind):
+    return EVENT_LABELS.get(kind) or kind.replace("_", " ").capitalize()
+
+
+def actor_name(label):
+    """``system:poller`` is Steward itself; people keep their username."""
+    if not label or label.startswith("system"):
+        return "Steward"
+    return label
+
+
+# --- progress markers ----------------------------------------------------------------------
+
+# (key, label, the event kinds that reach it). The first event of a listed kind sets the time.
+MARKERS = (
+    ("queued", "Queued", ("submitted",)),
+    ("started", "Started", ("attempt_started", "dispatched")),
+    ("working", "Model working", ("running",)),
+    ("review", "Waiting for review", ("needs_review",)),
+    ("released", "Released", ("completed", "released")),
+)
+
+
+def marker_kinds():
+    """``{event kind: marker key}`` for the page script, from the same table the server uses."""
+    return {kind: key for key, _, kinds in MARKERS for kind in kinds}
+
+
+@dataclass
+class Marker:
+    key: str
+    label: str
+    at: object = None  # datetime, when reached
+
+    @property
+    def reached(self):
+        return self.at is not None
+
+
+def progress_markers(job, events):
+    """The five progress markers with the time each was first reached (events in id order).
+    Every job was queued when it was created, whatever its events say."""
+    reached = {"queued": job.created_at}
+    kinds = marker_kinds()
+    for event in events:
+        key = kinds.get(event.kind)
+        if key and key not in reached:
+            reached[key] = event.created_at
+    return [Marker(key, label, reached.get(key)) for key, label, _ in MARKERS]
+
+
+# --- status and failures -------------------------------------------------------------------
+
+STATUS_SENTENCES = {
+    Status.QUEUED: "Accepted and waiting for its turn.",
+    Status.RUNNING: "The model is working on it.",
+    Status.NEEDS_REVIEW: "The result is ready and a reviewer is checking it before you get it.",
+    Status.COMPLETED: "Done. The result is below.",
+    Status.FAILED: "It stopped without a result.",
+    Status.CANCELED: "It was stopped before it finished.",
+    Status.EXPIRED: "It missed its deadline before it finished.",
+}
+
+WHAT_HAPPENED = {
+    "input": "Steward could not use the input as given.",
+    "provider": "The AI service had a problem while working on this job.",
+    "tool": "A tool this job relies on did not work.",
+    "policy": "The content was blocked by a safety policy.",
+    "timeout": "It took too long and missed its deadline.",
+    "review": "A reviewer did not accept the result.",
+}
+
+
+@dataclass
+class Explanation:
+    headline: str
+    details: str
+    retry_helps: str
+    partial: str
+    person: str
+    next_action: str  # "retry", "resubmit" or ""
+    next_label: str
+
+
+def explain(job):
+    """Plain words for a failed, canceled or expired job; ``None`` for any other status."""
+    if job.status not in RETRYABLE_FROM:
+        return None
+    attempts_left = job.attempt_count < job.attempt_limit
+    kind = job.failure_kind
+    if job.status == Status.CANCELED:
+        headline = "The job was canceled before it finished."
+        retryable = True
+    elif job.status == Status.EXPIRED:
+        headline = WHAT_HAPPENED["timeout"]
+        retryable = True
+    else:
+        headline = WHAT_HAPPENED.get(kind, "The job stopped without a result.")
+        retryable = job.failure_retryable
+
+    if not attempts_left:
+        retry_helps = (
+            f"It has used all {job.attempt_limit} of its attempts, so it can't be retried. "
+            "You can start it again as a new job."
+        )
+        next_action, next_label = "resubmit", "Start it again as a new job"
+    elif retryable:
+        retry_helps = "Retrying is likely to help: the problem looks temporary."
+        next_action, next_label = "retry", "Retry"
+    elif kind == "input":
+        retry_helps = "Retrying the same input won't help. Correct the input and submit again."
+        next_action, next_label = "resubmit", "Correct the input and submit again"
+    else:
+        retry_helps = "Retrying the same input is unlikely to help."
+        next_action, next_label = "resubmit", "Change the input and submit again"
+
+    if job.has_partial_output:
+        partial = "Part of the answer was produced before it stopped; it is shown below."
+    else:
+        partial = "No partial answer was produced."
+
+    if job.needs_human or kind in ("policy", "review"):
+        person = "A person needs to look at this: check the details, or ask your workspace admin."
+    elif retryable and attempts_left:
+        person = "Nobody needs to step in; a retry should be enough."
+    else:
+        person = "You decide what to do next."
+
+    details = job.failure_reason if job.status == Status.FAILED else ""
+    return Explanation(headline, details, retry_helps, partial, person, next_action, next_label)

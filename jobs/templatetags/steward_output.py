@@ -1,0 +1,35 @@
+"""The one way model output reaches a page: markdown rendered, then sanitised by nh3.
+
+Model output is untrusted text. Never mark it ``|safe``; pipe it through ``render_output``.
+"""
+
+import markdown
+import nh3
+from django import template
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "strong", "em", "b", "i", "code", "pre", "blockquote",
+    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "a",
+    "table", "thead", "tbody", "tr", "th", "td", "del",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
+
+
+def sanitise_markdown(text):
+    """Markdown to HTML with only harmless tags; links get rel=noopener and http(s)/mailto."""
+    html = markdown.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"])
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+@register.filter
+def render_output(text):
+    return mark_safe(sanitise_markdown(text))  # nh3 has sanitised it above

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class NotificationsConfig(AppConfig):
+    name = "notifications"
+    verbose_name = "Notifications"
+
+    def ready(self):
+        # jobs never imports notifications: it calls the listeners registered here after each
+        # transaction that wrote a job event commits.
+        from jobs.hooks import add_event_listener
+
+        from .listeners import on_job_event
+
+        add_event_listener(on_job_event)

@@ -1,0 +1,362 @@
+"""Every write of the notifications app: telling people about job events, their choices, and
+outgoing webhooks (register, deliver with retries, log).
+
+Nothing here runs inside a job's transition: ``on_job_event`` is called after the transition
+committed, writes the in-app notification (one cheap insert) and hands email and webhooks to
+django-q2 tasks, so a slow mail server or a dead endpoint never holds up or undoes a job.
+"""
+
+import contextlib
+import random
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import URLValidator
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Role
+from accounts.selectors import role_in
+from jobs.explain import STATUS_SENTENCES
+from jobs.models import JobEvent
+
+from . import webhooks
+from .errors import InvalidEndpoint, NotAWorkspaceAdmin
+from .models import (
+    Channel,
+    Notification,
+    NotificationPreference,
+    Topic,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from .selectors import wants
+
+TITLES = {
+    Topic.COMPLETED: "finished",
+    Topic.FAILED: "failed",
+    Topic.NEEDS_REVIEW: "is waiting for a reviewer",
+    Topic.APPROVED: "was approved",
+    Topic.REJECTED: "was rejected by a reviewer",
+    Topic.SENT_BACK: "was sent back for another attempt",
+    Topic.RELEASED: "was carried out",
+    Topic.CANCELED: "was canceled",
+    Topic.EXPIRED: "missed its deadline",
+}
+
+
+def _enqueue(func_path, *args):
+    from django_q.tasks import async_task
+
+    async_task(func_path, *args, group=func_path.rsplit(".", 1)[-1])
+
+
+def job_url(job):
+    return settings.SITE_URL.rstrip("/") + reverse("job-detail", args=[job.pk])
+
+
+def title_for(job, topic):
+    name = job.input_summary or job.short_id
+    return f"Your job “{name}” {TITLES.get(topic, topic.replace('_', ' '))}"
+
+
+# --- job events ----------------------------------------------------------------------------
+
+
+def on_job_event(event):
+    """Tell the job's submitter and the workspace's webhooks about one job event.
+
+    Called after the event's transaction committed. Idempotent: a second call for the same
+    event creates no second notification or delivery. The submitter is not told about their
+    own action (they just did it), but webhooks always are.
+    """
+    if event.kind not in Topic.values:
+        return
+    event = JobEvent.objects.select_related("job__submitter", "job__workspace").get(pk=event.pk)
+    job, topic = event.job, event.kind
+    submitter = job.submitter
+    if event.actor_id != submitter.pk:
+        if wants(submitter, Channel.IN_APP, topic):
+            _notify_in_app(submitter, event, topic)
+        if submitter.email and wants(submitter, Channel.EMAIL, topic):
+            _enqueue("notifications.tasks.send_job_email", event.pk, submitter.pk)
+    for endpoint in WebhookEndpoint.objects.filter(workspace=job.workspace, is_active=True):
+        if endpoint.wants(topic):
+            delivery = _delivery_for_event(endpoint, event, topic)
+            if delivery is not None:
+                _enqueue("notifications.tasks.deliver_webhook", delivery.pk)
+
+
+def _notify_in_app(user, event, topic):
+    try:
+        with transaction.atomic():
+            return Notification.objects.create(
+                user=user,
+                job=event.job,
+                event=event,
+                topic=topic,
+                title=title_for(event.job, topic),
+                body=event.message or STATUS_SENTENCES.get(event.to_status, ""),
+            )
+    except IntegrityError:  # already told about this event
+        return None
+
+
+def send_job_email(*, event_id, user_id):
+    """Email one person about one job event through Django's email backend."""
+    event = JobEvent.objects.select_related("job__submitter").get(pk=event_id)
+    job = event.job
+    user = job.submitter if job.submitter_id == user_id else None
+    if user is None or not user.email:
+        return 0
+    lines = [
+        f"Hello {user.get_username()},",
+        "",
+        f"{title_for(job, event.kind)}.",
+        "",
+        event.message or STATUS_SENTENCES.get(event.to_status, ""),
+        "",
+        f"Open the job: {job_url(job)}",
+        "",
+        "You get this email because of your notification settings in Steward:",
+        settings.SITE_URL.rstrip("/") + reverse("notification-settings"),
+    ]
+    return send_mail(
+        subject=f"[Steward] {title_for(job, event.kind)}",
+        message="\n".join(lines),
+        from_email=None,
+        recipient_list=[user.email],
+    )
+
+
+# --- in-app notifications and preferences --------------------------------------------------
+
+
+def mark_read(*, user, notification_id):
+    """Mark one of the user's notifications read; returns it (or ``None`` if not theirs)."""
+    notification = Notification.objects.filter(user=user, pk=notification_id).first()
+    if notification and notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    return notification
+
+
+def mark_all_read(*, user):
+    return Notification.objects.filter(user=user, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def set_preferences(*, user, enabled):
+    """Store the user's choice for every channel and topic; ``enabled`` is a set of
+    ``(channel, topic)`` pairs that are on, everything else is off."""
+    for channel in Channel.values:
+        for topic in Topic.values:
+            NotificationPreference.objects.update_or_create(
+                user=user,
+                channel=channel,
+                topic=topic,
+                defaults={"enabled": (channel, topic) in enabled},
+            )
+
+
+# --- outgoing webhooks ---------------------------------------------------------------------
+
+
+def _require_admin(actor, workspace):
+    if role_in(actor, workspace.pk) != Role.ADMIN:
+        raise NotAWorkspaceAdmin("Only an admin of this workspace can manage its webhooks.")
+
+
+def register_endpoint(*, workspace, actor, url, description="", topics=()):
+    """Add an endpoint with a new signing secret (show ``endpoint.secret`` to the admin once)."""
+    _require_admin(actor, workspace)
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        raise InvalidEndpoint("Enter a full http:// or https:// address.") from None
+    unknown = set(topics) - set(Topic.values)
+    if unknown:
+        raise InvalidEndpoint(f"Unknown events: {', '.join(sorted(unknown))}.")
+    return WebhookEndpoint.objects.create(
+        workspace=workspace,
+        url=url,
+        description=description[:200],
+        topics=sorted(topics),
+        created_by=actor,
+    )
+
+
+def set_endpoint_active(*, endpoint, actor, active):
+    _require_admin(actor, endpoint.workspace)
+    endpoint.is_active = active
+    endpoint.save(update_fields=["is_active"])
+    return endpoint
+
+
+def delete_endpoint(*, endpoint, actor):
+    _require_admin(actor, endpoint.workspace)
+    endpoint.delete()
+
+
+def _payload(event_type, data, at=None):
+    return {"type": event_type, "timestamp": (at or timezone.now()).isoformat(), "data": data}
+
+
+def _delivery_for_event(endpoint, event, topic):
+    job = event.job
+    data = {
+        "job_id": str(job.pk),
+        "job_type": job.job_type,
+        "status": event.to_status or job.status,
+        "summary": job.input_summary,
+        "workspace": job.workspace.slug,
+        "event_id": event.pk,
+        "message": event.message,
+        "url": job_url(job),
+    }
+    try:
+        with transaction.atomic():
+            return WebhookDelivery.objects.create(
+                endpoint=endpoint,
+                event=event,
+                message_id=f"msg_{event.pk}_{endpoint.pk.hex[:12]}",
+                event_type=f"job.{topic}",
+                payload=_payload(f"job.{topic}", data, event.created_at),
+                max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,
+                next_attempt_at=timezone.now(),
+            )
+    except IntegrityError:  # this event was already queued for this endpoint
+        return None
+
+
+def send_test_event(*, endpoint, actor):
+    """Queue a ``steward.test`` message to the endpoint; it is delivered and logged like any."""
+    _require_admin(actor, endpoint.workspace)
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        message_id=f"msg_test_{uuid.uuid4().hex}",
+        event_type="steward.test",
+        payload=_payload(
+            "steward.test",
+            {"workspace": endpoint.workspace.slug, "message": "A test event from Steward."},
+        ),
+        max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,
+        next_attempt_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: _enqueue("notifications.tasks.deliver_webhook", delivery.pk))
+    return delivery
+
+
+def retry_delay(attempts):
+    """Exponential backoff with ±20 % jitter: base, 2×base, 4×base … capped."""
+    base = settings.WEBHOOK_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)
+    return min(base, settings.WEBHOOK_RETRY_MAX_SECONDS) * random.uniform(0.8, 1.2)
+
+
+LEASE = timedelta(seconds=60)
+
+
+def _claim(delivery_id):
+    """Take the delivery for one attempt: only if it is due, and only one worker at a time
+    (pushing ``next_attempt_at`` forward is the lease)."""
+    now = timezone.now()
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id,
+        state__in=[WebhookDelivery.State.PENDING, WebhookDelivery.State.RETRYING],
+        next_attempt_at__lte=now,
+    ).update(next_attempt_at=now + LEASE)
+    return claimed == 1
+
+
+def attempt_delivery(*, delivery_id):
+    """Send one due delivery once and log the outcome. On failure, schedule the next attempt
+    with backoff, or give up after ``max_attempts`` with the last error kept. Not due, already
+    delivered or given up: does nothing. Returns the delivery."""
+    if not _claim(delivery_id):
+        return WebhookDelivery.objects.filter(pk=delivery_id).first()
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    endpoint = delivery.endpoint
+    if not endpoint.is_active:
+        result = webhooks.SendResult(False, None, "The endpoint was disabled.")
+    else:
+        result = webhooks.send(
+            url=endpoint.url,
+            secret=endpoint.secret,
+            message_id=delivery.message_id,
+            payload=delivery.payload,
+        )
+    return _record(delivery, result, give_up=not endpoint.is_active)
+
+
+def _record(delivery, result, *, give_up=False):
+    now = timezone.now()
+    delivery.attempts += 1
+    delivery.last_status_code = result.status_code
+    delivery.last_error = result.error
+    if result.ok:
+        delivery.state = WebhookDelivery.State.DELIVERED
+        delivery.delivered_at = now
+        delivery.next_attempt_at = None
+    elif give_up or delivery.attempts >= delivery.max_attempts:
+        delivery.state = WebhookDelivery.State.FAILED
+        delivery.next_attempt_at = None
+    else:
+        delivery.state = WebhookDelivery.State.RETRYING
+        delivery.next_attempt_at = now + timedelta(seconds=retry_delay(delivery.attempts))
+    delivery.save(
+        update_fields=[
+            "attempts",
+            "last_status_code",
+            "last_error",
+            "state",
+            "delivered_at",
+            "next_attempt_at",
+            "updated_at",
+        ]
+    )
+    if delivery.state == WebhookDelivery.State.RETRYING:
+        _schedule_retry(delivery)
+    return delivery
+
+
+def _schedule_retry(delivery):
+    """A one-off django-q2 schedule at the next attempt time (the scheduler is minute-grained;
+    ``retry_due_deliveries`` is the safety net if a schedule is lost)."""
+    from django_q.models import Schedule
+    from django_q.tasks import schedule
+
+    with contextlib.suppress(IntegrityError):  # already scheduled by an earlier run
+        schedule(
+            "notifications.tasks.deliver_webhook",
+            delivery.pk,
+            name=f"webhook-delivery-{delivery.pk}-{delivery.attempts}",
+            schedule_type=Schedule.ONCE,
+            next_run=delivery.next_attempt_at,
+        )
+
+
+def due_delivery_ids(now=None):
+    return list(
+        WebhookDelivery.objects.filter(
+            state__in=[WebhookDelivery.State.PENDING, WebhookDelivery.State.RETRYING],
+            next_attempt_at__lte=now or timezone.now(),
+        ).values_list("pk", flat=True)[:500]
+    )
+
+
+def redeliver(*, delivery, actor):
+    """Send a failed delivery again from the start (the admin fixed their endpoint)."""
+    _require_admin(actor, delivery.endpoint.workspace)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        state=WebhookDelivery.State.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        last_error="",
+    )
+    transaction.on_commit(lambda: _enqueue("notifications.tasks.deliver_webhook", delivery.pk))

@@ -1,0 +1,144 @@
+"""In-app notifications and email: who is told, about what, and what they chose."""
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from jobs import services
+from jobs.models import FailureKind
+from notifications import services as notify
+from notifications.models import Channel, Notification, Topic
+from tests.factories import JobFactory, member_of
+from tests.jobs import progress
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def job(workspace, submitter):
+    return JobFactory(workspace=workspace, submitter=submitter, input_summary="Board minutes")
+
+
+def complete(job, capture):
+    with capture(execute=True):
+        attempt = progress.start(job)
+    with capture(execute=True):
+        progress.finish(job, attempt)
+
+
+def test_completion_notifies_in_app_and_by_email(
+    job, submitter, tasks_run_inline, django_capture_on_commit_callbacks
+):
+    complete(job, django_capture_on_commit_callbacks)
+    note = Notification.objects.get(user=submitter)
+    assert note.topic == Topic.COMPLETED
+    assert note.title == "Your job “Board minutes” finished"
+    assert len(mail.outbox) == 1
+    email = mail.outbox[0]
+    assert email.to == [submitter.email]
+    assert email.subject == "[Steward] Your job “Board minutes” finished"
+    assert f"/jobs/{job.pk}/" in email.body
+
+
+def test_progress_events_notify_nobody(job, tasks_run_inline, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        progress.start(job)
+        progress.stream(job, "Hel", "lo")
+    assert Notification.objects.count() == 0
+    assert mail.outbox == []
+
+
+def test_email_off_means_no_email_but_still_in_app(
+    job, submitter, tasks_run_inline, django_capture_on_commit_callbacks
+):
+    notify.set_preferences(user=submitter, enabled={(Channel.IN_APP, t) for t in Topic.values})
+    complete(job, django_capture_on_commit_callbacks)
+    assert mail.outbox == []
+    assert Notification.objects.filter(user=submitter).count() == 1
+
+
+def test_in_app_off_means_no_notification(
+    job, submitter, tasks_run_inline, django_capture_on_commit_callbacks
+):
+    notify.set_preferences(user=submitter, enabled={(Channel.EMAIL, Topic.COMPLETED)})
+    complete(job, django_capture_on_commit_callbacks)
+    assert Notification.objects.count() == 0
+    assert len(mail.outbox) == 1
+
+
+def test_failure_email_is_on_by_default_but_cancel_email_is_not(
+    workspace, submitter, tasks_run_inline, django_capture_on_commit_callbacks
+):
+    failing = JobFactory(workspace=workspace, submitter=submitter)
+    canceled = JobFactory(workspace=workspace, submitter=submitter)
+    admin = member_of(workspace, role="admin")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.fail_job(
+            job=failing, actor="system:poller", kind=FailureKind.TOOL, reason="Tool down."
+        )
+        services.cancel_job(job=canceled, actor=admin)
+    assert [m.subject for m in mail.outbox] == ["[Steward] Your job “Quarterly report” failed"]
+    assert set(Notification.objects.values_list("topic", flat=True)) == {"failed", "canceled"}
+
+
+def test_nobody_is_notified_of_their_own_action(
+    job, submitter, tasks_run_inline, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.cancel_job(job=job, actor=submitter)
+    assert Notification.objects.count() == 0
+
+
+def test_listener_is_idempotent(job, submitter, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.fail_job(job=job, actor="system:poller", kind=FailureKind.TOOL, reason="x")
+    event = job.events.get(kind="failed")
+    notify.on_job_event(event)
+    assert Notification.objects.filter(user=submitter).count() == 1
+
+
+def test_header_shows_unread_count_and_mark_read_clears_it(
+    client, job, submitter, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.fail_job(job=job, actor="system:poller", kind=FailureKind.TOOL, reason="x")
+    client.force_login(submitter)
+    html = client.get(reverse("home")).content.decode()
+    assert 'aria-label="1 unread"' in html
+    assert client.get(reverse("notification-unread")).json() == {"unread": 1}
+    note = Notification.objects.get()
+    response = client.get(reverse("notification-open", args=[note.pk]))
+    assert response["Location"] == reverse("job-detail", args=[job.pk])
+    assert client.get(reverse("notification-unread")).json() == {"unread": 0}
+
+
+def test_mark_all_read(client, workspace, submitter, django_capture_on_commit_callbacks):
+    for _ in range(3):
+        job = JobFactory(workspace=workspace, submitter=submitter)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.fail_job(job=job, actor="system:poller", kind=FailureKind.TOOL, reason="x")
+    client.force_login(submitter)
+    client.post(reverse("notification-mark-read"), {"all": "1"})
+    assert client.get(reverse("notification-unread")).json() == {"unread": 0}
+
+
+def test_nobody_reads_anothers_notification(
+    client, workspace, job, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.fail_job(job=job, actor="system:poller", kind=FailureKind.TOOL, reason="x")
+    client.force_login(member_of(workspace))
+    note = Notification.objects.get()
+    assert client.get(reverse("notification-open", args=[note.pk])).status_code == 404
+    note.refresh_from_db()
+    assert note.read_at is None
+
+
+def test_settings_page_saves_choices(client, submitter):
+    client.force_login(submitter)
+    html = client.get(reverse("notification-settings")).content.decode()
+    assert 'name="email:completed" id="pref-email-completed" value="1" checked' in html
+    client.post(reverse("notification-settings"), {"in_app:failed": "1"})
+    html = client.get(reverse("notification-settings")).content.decode()
+    assert 'name="email:completed" id="pref-email-completed" value="1" aria' in html
+    assert 'name="in_app:failed" id="pref-in_app-failed" value="1" checked' in html
