@@ -1,13 +1,34 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from jobs import api as jobs_api
 from jobs.admin_views import job_types_view
+
+api_v1 = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("job-types", jobs_api.JobTypesView.as_view(), name="api-job-types"),
+    path("jobs", jobs_api.JobListView.as_view(), name="api-jobs"),
+    path("jobs/<uuid:job_id>", jobs_api.JobDetailView.as_view(), name="api-job"),
+    path("jobs/<uuid:job_id>/cancel", jobs_api.JobCancelView.as_view(), name="api-job-cancel"),
+    path("jobs/<uuid:job_id>/retry", jobs_api.JobRetryView.as_view(), name="api-job-retry"),
+    path("jobs/<uuid:job_id>/archive", jobs_api.JobArchiveView.as_view(), name="api-job-archive"),
+    path("jobs/<uuid:job_id>/events", jobs_api.JobEventsView.as_view(), name="api-job-events"),
+    path(
+        "jobs/<uuid:job_id>/events/stream",
+        jobs_api.JobEventStreamView.as_view(),
+        name="api-job-event-stream",
+    ),
+]
 
 urlpatterns = [
     path("admin/job-types/", admin.site.admin_view(job_types_view), name="admin-job-types"),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", include(api_v1)),
+    path("", include("accounts.urls")),
     path("", include("jobs.urls")),
 ]
