@@ -214,7 +214,7 @@ class ApiProblemMiddleware:
             return problem_response(404, "Nothing is here.")
         if isinstance(exception, PermissionDenied):
             return problem_response(403, "You may not do this.")
-        log.exception("Unhandled error in %s %s", request.method, request.path)
+        log.error("Unhandled error in %s %s", request.method, request.path, exc_info=exception)
         return problem_response(
             500, "Something went wrong on our side. It was logged; please try again later."
         )
