@@ -122,8 +122,12 @@ def _domain_problem(exc):
         return 422, problem(422, exc.message, slug="lane-not-allowed", title="Lane not allowed")
     if isinstance(exc, NotAMember):
         return 404, problem(404, exc.message)
-    status = getattr(exc, "http_status", 409)
-    return status, problem(status, exc.message, slug="domain-error", title="Action not allowed")
+    # review.errors: each ReviewError names its own status (404 not a reviewer, 403 four-eyes
+    # or approver role, 400 missing note, 409 claim held or not reviewable).
+    status = getattr(exc, "status", 409)
+    slug = type(exc).__name__
+    slug = "".join(f"-{c.lower()}" if c.isupper() else c for c in slug).lstrip("-")
+    return status, problem(status, exc.message, slug=slug)
 
 
 def _is_domain_error(exc):

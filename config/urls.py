@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from jobs import api as jobs_api
 from jobs.admin_views import job_types_view
+from review import api as review_api
 
 api_v1 = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -21,6 +22,19 @@ api_v1 = [
         jobs_api.JobEventStreamView.as_view(),
         name="api-job-event-stream",
     ),
+    path("review/queue", review_api.ReviewQueueView.as_view(), name="api-review-queue"),
+    *[
+        path(f"review/<uuid:job_id>/{action}", view.as_view(), name=f"api-review-{action}")
+        for action, view in [
+            ("claim", review_api.ClaimView),
+            ("release-claim", review_api.ReleaseClaimView),
+            ("edit", review_api.EditView),
+            ("approve", review_api.ApproveView),
+            ("reject", review_api.RejectView),
+            ("send-back", review_api.SendBackView),
+            ("escalate", review_api.EscalateView),
+        ]
+    ],
 ]
 
 urlpatterns = [

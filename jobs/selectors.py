@@ -31,6 +31,11 @@ def released_output(job):
     rejected) is not released, so nothing unreviewed reaches a user first."""
     if job.status != Status.COMPLETED:
         return None
+    return latest_text(job)
+
+
+def latest_text(job):
+    """The newest non-stale text version (a reviewer's edit is newer than the model's draft)."""
     return (
         job.artifacts.filter(kind=Artifact.Kind.TEXT, is_stale=False).order_by("-version").first()
     )
