@@ -75,3 +75,24 @@ def test_nobody_can_revoke_someone_elses_token(logged_in):
 def test_settings_page_needs_login(db):
     response = Client().get("/settings/tokens/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_create_api_token_command_prints_a_working_secret(submitter):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("create_api_token", submitter.username, "--name", "ci", stdout=out)
+    secret = out.getvalue().strip()
+    client = Client(headers={"Authorization": f"Bearer {secret}"})
+    assert client.get("/api/v1/jobs").status_code == 200
+    assert ApiToken.objects.get(user=submitter).name == "ci"
+
+
+def test_create_api_token_command_refuses_an_unknown_user(db):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no user called"):
+        call_command("create_api_token", "nobody")

@@ -261,3 +261,11 @@ def test_review_actions_leave_the_same_events_as_the_console(people, draft, work
     post_json(bearer(people["reviewer"]), url(draft, "approve"))
     kinds = list(Job.objects.get(pk=draft.pk).events.order_by("id").values_list("kind", "actor"))
     assert kinds == [("claimed", people["reviewer"].pk), ("approved", people["reviewer"].pk)]
+
+
+def test_schema_documents_every_review_endpoint(db):
+    schema = Client().get("/api/v1/schema/", {"format": "json"}).json()
+    assert "get" in schema["paths"]["/api/v1/review/queue"]
+    for action in ("claim", "release-claim", "edit", "approve", "reject", "send-back", "escalate"):
+        operation = schema["paths"][f"/api/v1/review/{{job_id}}/{action}"]["post"]
+        assert {"200", "400", "401", "403", "404", "409", "429"} <= set(operation["responses"])
