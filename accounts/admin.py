@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Membership, Workspace
+from .models import ApiToken, Membership, Workspace
 
 
 class MembershipInline(admin.TabularInline):
@@ -24,3 +24,16 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role", "workspace"]
     search_fields = ["user__username", "workspace__name"]
     autocomplete_fields = ["user", "workspace"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Admins can see and revoke tokens; the secret itself is never stored, so never shown."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "prefix"]
+    readonly_fields = ["user", "prefix", "token_hash", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request):
+        return False

@@ -1,5 +1,6 @@
 """Workspaces are Steward's tenants; a membership gives a user one role in one workspace."""
 
+import hashlib
 import uuid
 
 from django.conf import settings
@@ -47,3 +48,37 @@ class Membership(models.Model):
     @property
     def can_review(self):
         return self.role in (Role.REVIEWER, Role.ADMIN)
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only the SHA-256 of the secret is stored; the secret is shown once.
+
+    A token acts with its user's workspace roles. Revoking keeps the row (and its last use) for
+    the audit; a revoked token never authenticates again.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    # The first characters of the secret ("stw_AbCd"), so a person can tell their tokens apart.
+    prefix = models.CharField(max_length=12)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…) of {self.user}"
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None
+
+    @staticmethod
+    def hash_secret(secret):
+        return hashlib.sha256(secret.encode()).hexdigest()

@@ -1,6 +1,6 @@
 """Reads about who belongs where. Every job query is scoped through ``workspace_ids_for``."""
 
-from .models import Membership, Role, Workspace
+from .models import ApiToken, Membership, Role, Workspace
 
 REVIEW_ROLES = (Role.REVIEWER, Role.ADMIN)
 
@@ -35,3 +35,17 @@ def roles_by_workspace(user):
     if not getattr(user, "is_authenticated", False):
         return {}
     return dict(Membership.objects.filter(user=user).values_list("workspace_id", "role"))
+
+
+def api_tokens_for(user):
+    """A user's API tokens, newest first (revoked ones included, for the record)."""
+    return ApiToken.objects.filter(user=user)
+
+
+def active_token_for_secret(secret):
+    """The active token whose secret this is, with its user, or ``None``."""
+    return (
+        ApiToken.objects.select_related("user")
+        .filter(token_hash=ApiToken.hash_secret(secret), revoked_at__isnull=True)
+        .first()
+    )

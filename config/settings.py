@@ -31,6 +31,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "accounts",
     "jobs",
     "review",
@@ -40,6 +43,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Under /api/: unhandled errors and Django's own error pages become problem details.
+    "config.api.ApiProblemMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -133,6 +138,49 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- REST API (DRF; plumbing in config/api.py) ----------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Per user (all their tokens and sessions) and per token; counted in the default cache,
+    # which is Redis when REDIS_URL is set, so every web process shares the counts.
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.UserThrottle", "config.api.TokenThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env("API_THROTTLE_USER", default="1200/min"),
+        "token": env("API_THROTTLE_TOKEN", default="600/min"),
+    },
+    "EXCEPTION_HANDLER": "config.api.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "config.api_schema.ProblemAutoSchema",
+}
+# How long one event stream stays open before the client reconnects with Last-Event-ID.
+API_EVENT_STREAM_MAX_SECONDS = env.int("API_EVENT_STREAM_MAX_SECONDS", default=300)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Steward API",
+    "DESCRIPTION": (
+        "Submit, watch and control jobs, and work the review queue. Authenticate with a personal "
+        "token from /settings/tokens/: `Authorization: Bearer stw_…`. Every error is RFC 9457 "
+        "problem details (`application/problem+json`)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Offline docs: Swagger UI's files come from drf-spectacular-sidecar through whitenoise, and
+    # the online validator badge (a call to swagger.io) is switched off.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

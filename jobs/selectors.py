@@ -5,7 +5,7 @@ from django.db.models import Q
 from accounts.models import Role
 from accounts.selectors import workspace_ids_for
 
-from .models import Job
+from .models import Artifact, Job, Status
 
 
 def jobs_in_workspaces_of(user):
@@ -56,3 +56,25 @@ def output_versions(job):
         .select_related("created_by")
         .order_by("kind", "-version")
     )
+
+
+def released_output(job):
+    """The job's current output as its submitter may see it: the latest non-stale text
+    artifact, but only once the job is completed. A draft waiting for review (or one that was
+    rejected) is not released, so nothing unreviewed reaches a user first."""
+    if job.status != Status.COMPLETED:
+        return None
+    return latest_text(job)
+
+
+def latest_text(job):
+    """The newest non-stale text version (a reviewer's edit is newer than the model's draft)."""
+    return (
+        job.artifacts.filter(kind=Artifact.Kind.TEXT, is_stale=False).order_by("-version").first()
+    )
+
+
+def job_events_after(job, after, *, limit):
+    """One page of a job's timeline: events with id > ``after``, oldest first, ``limit`` + 1
+    rows so the caller can tell whether more follow."""
+    return list(job.events.filter(id__gt=after).order_by("id")[: limit + 1])
