@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 from config.api import JobCursorPagination
 from config.api_schema import problems
 
-from . import services
+from . import execution, services
 from .event_stream import resume_point, sse_response
 from .job_types import all_job_types
 from .models import Job, Priority
@@ -180,12 +180,7 @@ class JobListView(GenericAPIView):
             priority=data["priority"],
             idempotency_key=key,
         )
-        if job.replayed and job.submitter_id != request.user.pk:
-            # The key belongs to a colleague's job: don't hand their job to someone else.
-            raise services.IdempotencyKeyReused(
-                "This idempotency key was already used in this workspace. "
-                "Use a new key for a new job."
-            )
+        job = execution.start_job(job)  # sync-lane work runs inside the request
         headers = {"Location": reverse("api-job", kwargs={"job_id": job.pk})}
         if job.replayed:
             headers["Idempotent-Replayed"] = "true"

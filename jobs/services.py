@@ -169,9 +169,16 @@ def reviewer_notes_for(job):
 # --- submission ----------------------------------------------------------------------------
 
 
-def _fingerprint(job_type, cleaned, priority):
+def _fingerprint(submitter, job_type, cleaned, priority):
+    """What makes two submissions "the same request": a colleague reusing a key is not."""
     body = json.dumps(
-        {"job_type": job_type, "input": cleaned, "priority": int(priority)}, sort_keys=True
+        {
+            "submitter": submitter.pk,
+            "job_type": job_type,
+            "input": cleaned,
+            "priority": int(priority),
+        },
+        sort_keys=True,
     )
     return hashlib.sha256(body.encode()).hexdigest()
 
@@ -209,7 +216,7 @@ def submit_job(
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 255):
         raise InvalidJobInput({"idempotency_key": ["Use a key of 1 to 255 characters."]})
     priority = Priority(int(priority))
-    fingerprint = _fingerprint(spec.name, cleaned, priority)
+    fingerprint = _fingerprint(submitter, spec.name, cleaned, priority)
     if idempotency_key:
         existing = Job.objects.filter(workspace=workspace, idempotency_key=idempotency_key).first()
         if existing:

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.selectors import workspaces_for
 
-from . import explain, services
+from . import execution, explain, services
 from .errors import InvalidJobInput, JobError, UnknownJobType
 from .event_stream import resume_point, sse_response
 from .forms import JobInputForm, new_submit_token
@@ -118,6 +118,7 @@ def submit(request, job_type):
             except JobError as error:
                 form.add_error(None, error.message)
             else:
+                execution.start_job(job)  # sync-lane work runs here; other lanes are queued
                 return redirect("job-detail", job_id=job.pk)
     else:
         initial = {"submit_token": new_submit_token()}

@@ -30,7 +30,22 @@ def cluster_env(fake):
     )
 
 
-def start_cluster(env):
+@pytest.fixture
+def start_cluster(cluster_env):
+    """Start clusters (and their pump); every one is stopped when the test ends, pass or fail."""
+    started = []
+
+    def start():
+        cluster = _start(cluster_env)
+        started.append(cluster)
+        return cluster
+
+    yield start
+    for cluster in started:
+        cluster.stop()
+
+
+def _start(env):
     """Start a cluster and its pump (the migration's watchdog schedule was flushed)."""
     Schedule.objects.get_or_create(
         name="steward-pump-watchdog",
@@ -67,9 +82,9 @@ def statuses(jobs):
     return list(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True))
 
 
-def test_jobs_complete_through_a_real_cluster(cluster_env):
+def test_jobs_complete_through_a_real_cluster(start_cluster):
     jobs = submit_many(5)
-    with start_cluster(cluster_env):
+    with start_cluster():
         wait_for(
             lambda: set(statuses(jobs)) == {Status.COMPLETED},
             timeout=60,
@@ -80,9 +95,9 @@ def test_jobs_complete_through_a_real_cluster(cluster_env):
         assert job.attempts.count() == 1
 
 
-def test_sigkill_mid_poll_loses_no_job(cluster_env):
+def test_sigkill_mid_poll_loses_no_job(start_cluster):
     jobs = submit_many(12, directive="[fake:duration=4]")
-    cluster = start_cluster(cluster_env)
+    cluster = start_cluster()
     wait_for(
         lambda: Job.objects.filter(attempts__state="in_flight").distinct().count() >= 6,
         timeout=30,
@@ -90,7 +105,7 @@ def test_sigkill_mid_poll_loses_no_job(cluster_env):
     )
     cluster.kill()
     time.sleep(1)
-    with start_cluster(cluster_env):
+    with start_cluster():
         wait_for(
             lambda: set(statuses(jobs)) == {Status.COMPLETED},
             timeout=90,
@@ -102,9 +117,9 @@ def test_sigkill_mid_poll_loses_no_job(cluster_env):
         assert job.events.filter(kind="completed").count() == 1
 
 
-def test_stream_resumes_after_the_worker_is_killed_mid_stream(cluster_env):
+def test_stream_resumes_after_the_worker_is_killed_mid_stream(start_cluster):
     [job] = submit_many(1, "draft_support_reply", "[fake:duration=8;chunk_chars=2]")
-    cluster = start_cluster(cluster_env)
+    cluster = start_cluster()
     wait_for(
         lambda: job.events.filter(kind="partial_output").count() >= 2,
         timeout=30,
@@ -113,7 +128,7 @@ def test_stream_resumes_after_the_worker_is_killed_mid_stream(cluster_env):
     cluster.kill()
     before = "".join(e.data["text"] for e in job.events.filter(kind="partial_output"))
     assert before
-    with start_cluster(cluster_env):
+    with start_cluster():
         wait_for(
             lambda: Job.objects.get(pk=job.pk).status == Status.NEEDS_REVIEW,
             timeout=60,
