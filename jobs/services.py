@@ -186,7 +186,7 @@ def _fingerprint(submitter, job_type, cleaned, priority):
 def _replay(existing, fingerprint):
     if existing.idempotency_fingerprint != fingerprint:
         raise IdempotencyKeyReused(
-            "This idempotency key was already used for a different request. "
+            "This idempotency key was already used in this workspace for a different request. "
             "Use a new key for a new job."
         )
     existing.replayed = True

@@ -46,7 +46,7 @@ def test_same_key_with_a_different_body_is_422(api):
     assert response["Content-Type"] == "application/problem+json"
     body = response.json()
     assert body["type"] == "urn:steward:problem:idempotency-key-reused"
-    assert "already used for a different request" in body["detail"]
+    assert "for a different request" in body["detail"]
     assert submit(api, {**SUMMARY, "priority": "high"}).status_code == 422
     assert Job.objects.count() == 1
 

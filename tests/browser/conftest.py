@@ -153,7 +153,7 @@ def log_in_with_form(page, base_url, username, password="pw-for-tests-1"):
     page.goto(f"{base_url}/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
-    page.click("button[type=submit].primary")
+    page.click("main form button[type=submit]")
     page.wait_for_load_state()
 
 
