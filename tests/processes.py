@@ -69,7 +69,7 @@ class Cluster:
                 self.kill()
 
     def __enter__(self):
-        return self.start()
+        return self if self.process else self.start()
 
     def __exit__(self, *exc):
         self.stop()

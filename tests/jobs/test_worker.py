@@ -5,6 +5,7 @@ import time
 import uuid
 
 import pytest
+from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
@@ -142,3 +143,45 @@ def test_stream_resumes_after_the_worker_is_killed_mid_stream(start_cluster):
     assert streamed.startswith(before)
     assert streamed == final  # nothing lost, nothing repeated
     assert job.attempts.count() == 1
+
+
+def test_cancel_mid_run_reaches_the_provider_through_the_cluster(start_cluster, fake):
+    [job] = submit_many(1, directive="[fake:duration=60]")
+    with start_cluster():
+        wait_for(
+            lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING,
+            timeout=30,
+            message="the job running",
+        )
+        services.cancel_job(job=Job.objects.get(pk=job.pk), actor=job.submitter)
+        response_id = job.attempts.get().provider_response_id
+        client = fake.client()
+        wait_for(
+            lambda: client.responses.retrieve(response_id).status == "cancelled",
+            timeout=30,
+            message="the provider response cancelled by the worker",
+        )
+    assert Job.objects.get(pk=job.pk).status == Status.CANCELED
+
+
+def test_deadline_sweep_in_the_cluster_expires_a_job(start_cluster, fake):
+    [job] = submit_many(1, directive="[fake:duration=60]")
+    with start_cluster():
+        wait_for(
+            lambda: job.attempts.filter(state="in_flight").exists(),
+            timeout=30,
+            message="the job in flight",
+        )
+        Job.objects.filter(pk=job.pk).update(expires_at=timezone.now())
+        wait_for(
+            lambda: Job.objects.get(pk=job.pk).status == Status.EXPIRED,
+            timeout=30,
+            message="the sweep expiring the job",
+        )
+        response_id = job.attempts.get().provider_response_id
+        client = fake.client()
+        wait_for(
+            lambda: client.responses.retrieve(response_id).status == "cancelled",
+            timeout=30,
+            message="the expired job cancelled at the provider",
+        )
