@@ -281,7 +281,8 @@ def _vanished(job, attempt, error):
 
 
 def run_pump(slot=0, seconds=None, owner=None):
-    """Poll and dispatch in a loop for ``seconds``; return how many jobs were worked."""
+    """Poll and dispatch in a loop for ``seconds``; return how many jobs were worked, or
+    ``None`` when another pump holds the slot (then this one stops at once)."""
     owner = owner or worker_name(f"pump{slot}")
     seconds = settings.PUMP_RUN_SECONDS if seconds is None else seconds
     end = time.monotonic() + seconds
@@ -290,7 +291,7 @@ def run_pump(slot=0, seconds=None, owner=None):
         tick = time.monotonic()
         if tick - last_beat >= min(5, settings.PUMP_STALE_SECONDS / 4):
             if not _beat(slot, owner):
-                return worked  # another pump took this slot over
+                return None  # another pump holds this slot: this one ends, without successor
             last_beat = tick
         if tick - last_sweep >= 5:
             sweep_expired()

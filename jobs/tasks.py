@@ -16,9 +16,11 @@ def dispatch_job(job_id):
 
 
 def run_pump(slot=0):
-    """One pump turn (~PUMP_RUN_SECONDS); enqueues its successor so polling never pauses."""
+    """One pump turn (~PUMP_RUN_SECONDS); enqueues its successor so polling never pauses.
+    A pump that finds its slot held by another ends at once and enqueues nothing."""
     worked = execution.run_pump(slot=slot)
-    async_task("jobs.tasks.run_pump", slot, group="pump")
+    if worked is not None:  # only the slot's holder hands over, so chains never multiply
+        async_task("jobs.tasks.run_pump", slot, group="pump")
     return worked
 
 

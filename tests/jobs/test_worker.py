@@ -2,9 +2,9 @@
 including SIGKILLs of the whole cluster mid-poll and mid-stream."""
 
 import time
-import uuid
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 def cluster_env(fake):
     return steward_env(
         fake.base_url,
-        Q_CLUSTER_NAME=f"steward-test-{uuid.uuid4().hex[:8]}",
+        # the same queue name as this process, so tasks enqueued here reach the cluster
+        Q_CLUSTER_NAME=settings.Q_CLUSTER["name"],
         Q_WORKERS=3,
         PUMP_RUN_SECONDS=20,
         PUMP_STALE_SECONDS=3,
@@ -97,10 +98,10 @@ def test_jobs_complete_through_a_real_cluster(start_cluster):
 
 
 def test_sigkill_mid_poll_loses_no_job(start_cluster):
-    jobs = submit_many(12, directive="[fake:duration=4]")
+    jobs = submit_many(12, directive="[fake:duration=8]")
     cluster = start_cluster()
     wait_for(
-        lambda: Job.objects.filter(attempts__state="in_flight").distinct().count() >= 6,
+        lambda: Job.objects.filter(attempts__provider_response_id__isnull=False).count() >= 6,
         timeout=30,
         message="jobs in flight",
     )
@@ -146,7 +147,7 @@ def test_stream_resumes_after_the_worker_is_killed_mid_stream(start_cluster):
 
 
 def test_cancel_mid_run_reaches_the_provider_through_the_cluster(start_cluster, fake):
-    [job] = submit_many(1, directive="[fake:duration=60]")
+    [job] = submit_many(1, directive="[fake:duration=60;queued_for=0.5]")
     with start_cluster():
         wait_for(
             lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING,
@@ -165,7 +166,7 @@ def test_cancel_mid_run_reaches_the_provider_through_the_cluster(start_cluster, 
 
 
 def test_deadline_sweep_in_the_cluster_expires_a_job(start_cluster, fake):
-    [job] = submit_many(1, directive="[fake:duration=60]")
+    [job] = submit_many(1, directive="[fake:duration=60;queued_for=0.5]")
     with start_cluster():
         wait_for(
             lambda: job.attempts.filter(state="in_flight").exists(),
