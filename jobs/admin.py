@@ -118,6 +118,10 @@ class JobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # jobs are submitted through the service, never typed in here
 
+    def has_change_permission(self, request, obj=None):
+        # Read-only audit page (no Save buttons); the list actions still go through services.
+        return obj is None and super().has_change_permission(request)
+
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -185,4 +189,10 @@ class RefundLedgerEntryAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in RefundLedgerEntry._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the ledger is written once by the release step, never by hand
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -143,6 +143,9 @@ def explain(job):
             "You can start it again as a new job."
         )
         next_action, next_label = "resubmit", "Start it again as a new job"
+    elif job.status == Status.CANCELED:
+        retry_helps = "Nothing went wrong: it was stopped on purpose. Retry runs it again."
+        next_action, next_label = "retry", "Run it again"
     elif retryable:
         retry_helps = "Retrying is likely to help: the problem looks temporary."
         next_action, next_label = "retry", "Retry"
@@ -160,6 +163,8 @@ def explain(job):
 
     if job.needs_human or kind in ("policy", "review"):
         person = "A person needs to look at this: check the details, or ask your workspace admin."
+    elif job.status == Status.CANCELED:
+        person = "Nobody needs to step in."
     elif retryable and attempts_left:
         person = "Nobody needs to step in; a retry should be enough."
     else:

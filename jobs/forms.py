@@ -84,8 +84,11 @@ class JobInputForm(forms.Form):
         raw = {spec.name: self.data.get(spec.name) for spec in self.job_type.fields}
         cleaned, errors = self.job_type.clean_input(raw)
         for name, messages in errors.items():
+            field = name if name in self.fields else None
+            if field and field in self.errors:
+                continue  # the form field already said it (e.g. "required"); say it once
             for message in messages:
-                self.add_error(name if name in self.fields else None, message)
+                self.add_error(field, message)
         self.job_input = cleaned
         return self.cleaned_data
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed
 
@@ -421,7 +422,11 @@ def record_dispatch(*, attempt, response_id, provider_status, request_id="", nex
         state=Attempt.State.IN_FLIGHT,
     )
     job = Job.objects.get(pk=attempt.job_id)
-    Job.objects.filter(pk=job.pk).update(next_poll_at=next_poll_at or timezone.now())
+    # "started" is when the model got the work, even while the provider still queues it
+    Job.objects.filter(pk=job.pk).update(
+        next_poll_at=next_poll_at or timezone.now(),
+        started_at=Coalesce("started_at", timezone.now()),
+    )
     record_event(
         job,
         "dispatched",

@@ -211,7 +211,9 @@ def _controls_for(job):
     controls = []
     if job.status in OPEN:
         controls.append(ACTIONS["cancel"])
-    if job.status in RETRYABLE_FROM:
+    # A failure that retrying can't fix (bad input, policy) offers resubmitting instead.
+    hopeless = job.status == Status.FAILED and not job.failure_retryable
+    if job.status in RETRYABLE_FROM and not hopeless:
         controls.append(ACTIONS["retry"])
     if job.status in TERMINAL and not job.is_archived:
         controls.append(ACTIONS["archive"])

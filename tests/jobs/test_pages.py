@@ -335,13 +335,16 @@ def test_illegal_action_says_why(client_of, workspace, submitter):
 def test_controls_follow_the_status(client_of, workspace, submitter):
     client = client_of(submitter)
 
-    def controls(status):
-        job = JobFactory(workspace=workspace, submitter=submitter, status=status)
+    def controls(status, **fields):
+        job = JobFactory(workspace=workspace, submitter=submitter, status=status, **fields)
         html = client.get(reverse("job-detail", args=[job.pk])).content.decode()
         return {a for a in ("cancel", "retry", "archive") if f'data-confirm="confirm-{a}"' in html}
 
     assert controls(Status.RUNNING) == {"cancel"}
-    assert controls(Status.FAILED) == {"retry", "archive"}
+    assert controls(Status.FAILED, failure_retryable=True) == {"retry", "archive"}
+    # retrying bad input can't help: the page offers resubmitting, not Retry
+    assert controls(Status.FAILED, failure_kind="input") == {"archive"}
+    assert controls(Status.CANCELED) == {"retry", "archive"}
     assert controls(Status.COMPLETED) == {"archive"}
 
 
