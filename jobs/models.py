@@ -340,11 +340,11 @@ class JobEvent(models.Model):
         (``jobs.retention``): blank the streamed text of ``partial_output`` events of these
         jobs. The rows stay (id, kind, actor, time, sequence number); only ``data.text`` goes,
         replaced by ``"purged": true``. Returns how many events were redacted."""
-        events = cls.objects.filter(job_id__in=job_ids, kind="partial_output").exclude(
-            data__purged=True
-        )
+        events = cls.objects.filter(job_id__in=job_ids, kind="partial_output")
         redacted = 0
         for pk, data in events.values_list("pk", "data"):
+            if (data or {}).get("purged"):
+                continue
             cleaned = {"seq": (data or {}).get("seq"), "purged": True}
             redacted += cls.objects.filter(pk=pk).update(data=cleaned)
         return redacted
