@@ -11,7 +11,14 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "zero_data_retention", "created_at"]
+    list_display = [
+        "name",
+        "slug",
+        "zero_data_retention",
+        "input_retention_days",
+        "output_retention_days",
+        "created_at",
+    ]
     list_filter = ["zero_data_retention"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}

@@ -14,6 +14,19 @@ class Workspace(models.Model):
     # Zero data retention: background mode keeps response data at the provider for about ten
     # minutes, so such a workspace may only use the sync lane.
     zero_data_retention = models.BooleanField(default=False)
+    # Retention of content in Steward's own database: finished jobs older than this many days
+    # lose their input / their outputs to the daily purge (jobs.retention). Empty keeps them.
+    input_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Days to keep finished jobs' inputs. Empty: keep them.",
+    )
+    output_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Days to keep finished jobs' outputs (results, drafts, partial text). "
+        "Empty: keep them.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

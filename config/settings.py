@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "jobs",
     "review",
     "notifications",
+    "ops",
 ]
 
 MIDDLEWARE = [
@@ -255,3 +256,6 @@ SYNC_LANE_TIMEOUT = env.float("SYNC_LANE_TIMEOUT", default=20.0)
 PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=30.0)  # seconds per provider call
 CIRCUIT_MIN_CALLS = env.int("CIRCUIT_MIN_CALLS", default=20)
 CIRCUIT_ERROR_RATE = env.float("CIRCUIT_ERROR_RATE", default=0.5)
+# While an admin pauses a workspace's dispatch (ops page), its queued jobs are looked at again
+# this often, so work starts within seconds of a resume.
+DISPATCH_PAUSE_RECHECK_SECONDS = env.int("DISPATCH_PAUSE_RECHECK_SECONDS", default=5)

@@ -48,6 +48,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("review/", include("review.urls")),
+    path("ops/", include("ops.urls")),
     path("", include("notifications.urls")),
     path("api/v1/", include(api_v1)),
     path("", include("accounts.urls")),

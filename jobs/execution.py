@@ -30,7 +30,7 @@ from django.utils import timezone
 from . import circuit, provider, services
 from .errors import JobError
 from .job_types import get_job_type
-from .models import ACTIVE, Attempt, Job, PumpSlot, Status, WebhookReceipt
+from .models import ACTIVE, Attempt, DispatchPause, Job, PumpSlot, Status, WebhookReceipt
 from .provider import ProviderError, outcome_from_error
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,17 @@ def _dispatch_claimed(job):
     now = timezone.now()
     if job.expires_at <= now:
         services.expire_job(job=job)
+        return
+    if job.lane != "sync" and DispatchPause.objects.filter(workspace_id=job.workspace_id).exists():
+        # an operator paused (or is draining) this workspace on the ops page
+        _release(
+            job,
+            next_poll_at=now + timedelta(seconds=settings.DISPATCH_PAUSE_RECHECK_SECONDS),
+            wait_reason=(
+                "Waiting: an administrator paused new work in this workspace for a moment. "
+                "It starts on its own when they resume; nothing is lost."
+            ),
+        )
         return
     if job.lane != "sync" and not circuit.allows_dispatch(now):
         reopen = circuit.reopens_at() or now

@@ -30,6 +30,7 @@ EVENT_LABELS = {
     "expired": "Expired",
     "retried": "Retried",
     "archived": "Archived",
+    "purged": "Content removed under the retention policy",
     "stale_result": "Late result kept aside",
 }
 

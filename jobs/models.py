@@ -118,6 +118,9 @@ class Job(ConcurrentTransitionMixin, models.Model):
 
     is_archived = models.BooleanField(default=False)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # Set by the retention purge (jobs.retention) when the input / the outputs were removed.
+    input_purged_at = models.DateTimeField(null=True, blank=True)
+    output_purged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -143,6 +146,8 @@ class Job(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["workspace", "submitter", "-created_at"], name="job_my_jobs"),
             models.Index(fields=["status", "job_type"], name="job_status_type"),
+            # The ops panels' and the retention purge's read: a workspace's finished jobs by time.
+            models.Index(fields=["workspace", "finished_at"], name="job_finished"),
         ]
 
     def __str__(self):
@@ -329,6 +334,21 @@ class JobEvent(models.Model):
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Job events are append-only.")
 
+    @classmethod
+    def redact_partial_text(cls, job_ids):
+        """The one sanctioned change to existing events, for the retention purge only
+        (``jobs.retention``): blank the streamed text of ``partial_output`` events of these
+        jobs. The rows stay (id, kind, actor, time, sequence number); only ``data.text`` goes,
+        replaced by ``"purged": true``. Returns how many events were redacted."""
+        events = cls.objects.filter(job_id__in=job_ids, kind="partial_output")
+        redacted = 0
+        for pk, data in events.values_list("pk", "data"):
+            if (data or {}).get("purged"):
+                continue
+            cleaned = {"seq": (data or {}).get("seq"), "purged": True}
+            redacted += cls.objects.filter(pk=pk).update(data=cleaned)
+        return redacted
+
 
 class RefundLedgerEntry(models.Model):
     """The demo refund job's external effect: a local ledger the refund writes to once."""
@@ -388,6 +408,32 @@ class CircuitState(models.Model):
 
     def __str__(self):
         return self.state
+
+
+class DispatchPause(models.Model):
+    """An operator's hold on new background dispatch for one workspace (ops dashboard).
+
+    While a row exists, the dispatcher leaves the workspace's queued jobs queued with a visible
+    wait reason; in-flight work keeps being polled to its end. ``mode`` only changes what the
+    ops page says: *pause* holds work, *drain* holds it so in-flight work can finish.
+    """
+
+    class Mode(models.TextChoices):
+        PAUSE = "pause", "Paused"
+        DRAIN = "drain", "Draining"
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, related_name="dispatch_pause"
+    )
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PAUSE)
+    reason = models.CharField(max_length=200, blank=True)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    paused_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.get_mode_display()}: {self.workspace}"
 
 
 class PumpSlot(models.Model):

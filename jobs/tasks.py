@@ -5,7 +5,7 @@ Tasks are safe to run twice: every one of them claims its job (or slot) before a
 
 from django_q.tasks import async_task
 
-from . import execution
+from . import execution, retention
 
 
 def dispatch_job(job_id):
@@ -51,3 +51,8 @@ def adopt_orphan(response_id):
 
 def sweep_expired():
     return execution.sweep_expired()
+
+
+def purge_expired_content():
+    """Scheduled daily: remove inputs and outputs past each workspace's retention."""
+    return retention.purge_expired_content()

@@ -1,0 +1,53 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import Role
+from jobs.models import Attempt, Job, Status
+from tests.factories import JobFactory, member_of
+from tests.jobs.conftest import fake, fake_server  # noqa: F401 — the fake OpenAI server
+
+
+@pytest.fixture
+def admin(workspace):
+    return member_of(workspace, Role.ADMIN)
+
+
+@pytest.fixture
+def admin_client(client, admin):
+    client.force_login(admin)
+    return client
+
+
+def finished_job(workspace, *, status=Status.COMPLETED, costs=(), ago=timedelta(hours=1), **times):
+    """A finished job whose timeline is ``times`` (seconds after creation) and whose attempts
+    cost ``costs``; it finished ``ago`` before now."""
+    job = JobFactory(workspace=workspace, status=status, **times.pop("fields", {}))
+    finished = timezone.now() - ago
+    total = times.get("total", 100)
+    created = finished - timedelta(seconds=total)
+
+    def at(key):
+        return created + timedelta(seconds=times[key]) if key in times else None
+
+    Job.objects.filter(pk=job.pk).update(
+        created_at=created,
+        started_at=at("started"),
+        provider_finished_at=at("provider_finished"),
+        reviewed_at=at("reviewed"),
+        completed_at=finished if status == Status.COMPLETED else None,
+        finished_at=finished,
+    )
+    for number, cost in enumerate(costs, start=1):
+        Attempt.objects.create(
+            job=job,
+            number=number,
+            state=Attempt.State.SUCCEEDED if number == len(costs) else Attempt.State.FAILED,
+            cost=Decimal(cost),
+            input_tokens=100,
+            output_tokens=10,
+        )
+    job.refresh_from_db()
+    return job
