@@ -7,7 +7,6 @@ from django.utils import timezone
 from accounts.models import Role
 from jobs.models import Attempt, Job, Status
 from tests.factories import JobFactory, member_of
-from tests.jobs.conftest import fake, fake_server  # noqa: F401 — the fake OpenAI server
 
 
 @pytest.fixture
