@@ -180,9 +180,10 @@ class JobListView(GenericAPIView):
             priority=data["priority"],
             idempotency_key=key,
         )
+        replayed = job.replayed
         job = execution.start_job(job)  # sync-lane work runs inside the request
         headers = {"Location": reverse("api-job", kwargs={"job_id": job.pk})}
-        if job.replayed:
+        if replayed:
             headers["Idempotent-Replayed"] = "true"
         job = job_detail_queryset(request.user).get(pk=job.pk)
         return Response(
