@@ -328,7 +328,8 @@ def _vanished(job, attempt, error):
 
 
 def run_pump(slot=0, seconds=None, owner=None):
-    """Poll and dispatch in a loop for ``seconds``; return how many jobs were worked."""
+    """Poll and dispatch in a loop for ``seconds``; return how many jobs were worked, or None
+    if another live pump holds the slot (then this one never started)."""
     owner = owner or worker_name(f"pump{slot}")
     seconds = settings.PUMP_RUN_SECONDS if seconds is None else seconds
     end = time.monotonic() + seconds
@@ -337,7 +338,7 @@ def run_pump(slot=0, seconds=None, owner=None):
         tick = time.monotonic()
         if tick - last_beat >= min(5, settings.PUMP_STALE_SECONDS / 4):
             if not _beat(slot, owner):
-                return worked  # another pump took this slot over
+                return None if worked == 0 and not last_beat else worked  # slot held elsewhere
             last_beat = tick
         if tick - last_sweep >= 5:
             sweep_expired()
@@ -348,6 +349,10 @@ def run_pump(slot=0, seconds=None, owner=None):
             worked += len(jobs)
             continue
         time.sleep(0.1)
+    # Hand the slot over: the successor this pump's task enqueues has a new owner name, and
+    # would otherwise find a fresh heartbeat, step aside and leave polling idle until the slot
+    # went stale (PUMP_STALE_SECONDS of every PUMP_RUN_SECONDS).
+    PumpSlot.objects.filter(slot=slot, owner=owner).update(owner="")
     return worked
 
 

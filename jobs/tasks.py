@@ -14,9 +14,12 @@ def dispatch_job(job_id):
 
 
 def run_pump(slot=0):
-    """One pump turn (~PUMP_RUN_SECONDS); enqueues its successor so polling never pauses."""
+    """One pump turn (~PUMP_RUN_SECONDS); enqueues its successor so polling never pauses.
+    A pump that finds its slot held by a live pump stops without a successor: otherwise a
+    duplicate start (watchdog plus a manual kick) would bounce through the queue forever."""
     worked = execution.run_pump(slot=slot)
-    async_task("jobs.tasks.run_pump", slot, group="pump")
+    if worked is not None:
+        async_task("jobs.tasks.run_pump", slot, group="pump")
     return worked
 
 
