@@ -18,6 +18,7 @@ DATABASE_URL and cluster name. Prints retrieves per completed job and the detect
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -67,7 +68,7 @@ def child(args):
     from django_q.tasks import async_task
 
     from jobs import services
-    from jobs.models import ACTIVE, Attempt, Job
+    from jobs.models import ACTIVE, Attempt, Job, PumpSlot
     from tests.processes import Cluster, steward_env
 
     common.clean_slate(redis_too=False)
@@ -87,6 +88,13 @@ def child(args):
         )
     cluster = Cluster(env).start()
     async_task("jobs.tasks.run_pump", 0, group="pump")
+    ready = time.time() + 60  # submit once the pump beats and the webhook endpoint answers
+    while time.time() < ready and not PumpSlot.objects.exclude(heartbeat_at=None).exists():
+        time.sleep(0.5)
+    while web and time.time() < ready:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            break
+        time.sleep(0.5)
     planned = durations(args.jobs, args.scale)
     jobs = [
         services.submit_job(
