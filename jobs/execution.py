@@ -36,6 +36,8 @@ from .provider import ProviderError, outcome_from_error
 log = logging.getLogger(__name__)
 STREAM_FLUSH_SECONDS = 0.3
 STREAM_FLUSH_CHARS = 2000
+# Opt-in benchmark instrumentation (bench/p1_inflight.py): a file that collects poll slip.
+BENCH_SLIP_LOG = os.environ.get("STEWARD_BENCH_SLIP_LOG", "")
 
 
 def worker_name(prefix="w"):
@@ -48,9 +50,14 @@ def _lease():
 
 def poll_interval(age_seconds):
     """Seconds until the next look: short at first, about a tenth of the age later, capped.
-    With webhooks on, polling is a sparse safety net well inside the provider's retention."""
+
+    With webhooks on, a webhook makes the job due at once and polling is only the safety net
+    for a lost delivery. It must still read the result inside the provider's retention (about
+    ten minutes after the response ends), so a fixed ``WEBHOOK_SAFETY_POLL_SECONDS`` (default
+    9 minutes) suffices: at most one extra retrieve for jobs under nine minutes, where the
+    former 60-240 s backoff spent three to six (bench/RESULTS.md, P2)."""
     if settings.OPENAI_WEBHOOKS_ENABLED:
-        base = min(max(60.0, age_seconds * 0.5), 240.0)
+        base = settings.WEBHOOK_SAFETY_POLL_SECONDS
     else:
         base = min(max(settings.POLL_MIN_INTERVAL, age_seconds * 0.1), settings.POLL_MAX_INTERVAL)
     return base * random.uniform(0.9, 1.0)
@@ -233,6 +240,8 @@ def _recover_lost_attempt(job, attempt):
 def _poll(pairs):
     snapshots = provider.retrieve_many([a.provider_response_id for _, a in pairs])
     now = timezone.now()
+    if BENCH_SLIP_LOG:
+        _log_slip(pairs, now)
     Attempt.objects.filter(pk__in=[a.pk for _, a in pairs]).update(polls=F("polls") + 1)
     ok = failed = limited = 0
     waiting = []
@@ -267,11 +276,49 @@ def _poll(pairs):
             seconds=poll_interval((now - attempt.started_at).total_seconds())
         )
         waiting.append(job)
-    for job in waiting:
-        job.lease_owner, job.lease_expires_at = "", None
-    if waiting:
-        Job.objects.bulk_update(waiting, ["next_poll_at", "lease_owner", "lease_expires_at"])
+    _reschedule(waiting)
     circuit.record(ok=ok, failed=failed, rate_limited=limited, now=now)
+
+
+def _reschedule(jobs):
+    """Write each job's next poll time and drop its lease, in one round trip.
+
+    ``bulk_update`` builds a ``CASE WHEN`` expression per row, which cost more CPU than the
+    retrieves themselves at a few hundred jobs a batch; an ``executemany`` of a plain update is
+    pipelined by psycopg and is cheap on SQLite too. Rows another worker leased meanwhile
+    (after our lease expired) are left alone, as ``_release`` does."""
+    if not jobs:
+        return
+    pk, due = Job._meta.pk, Job._meta.get_field("next_poll_at")
+    rows = [
+        (
+            due.get_db_prep_value(job.next_poll_at, connection),
+            pk.get_db_prep_value(job.pk, connection),
+            job.lease_owner,
+        )
+        for job in jobs
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {Job._meta.db_table} SET next_poll_at = %s, lease_owner = '', "
+            "lease_expires_at = NULL WHERE id = %s AND lease_owner = %s",
+            rows,
+        )
+
+
+def _log_slip(pairs, now):
+    """Append ``<epoch> <job id> <seconds late>`` per retrieve (one write, so lines from several
+    processes never interleave). Off unless STEWARD_BENCH_SLIP_LOG names a file."""
+    lines = "".join(
+        f"{now.timestamp():.3f} {job.pk} {(now - job.next_poll_at).total_seconds():.3f}\n"
+        for job, _ in pairs
+        if job.next_poll_at
+    )
+    fd = os.open(BENCH_SLIP_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, lines.encode())
+    finally:
+        os.close(fd)
 
 
 def _vanished(job, attempt, error):
@@ -292,8 +339,8 @@ def _vanished(job, attempt, error):
 
 
 def run_pump(slot=0, seconds=None, owner=None):
-    """Poll and dispatch in a loop for ``seconds``; return how many jobs were worked, or
-    ``None`` when another pump holds the slot (then this one stops at once)."""
+    """Poll and dispatch in a loop for ``seconds``; return how many jobs were worked, or None
+    if another live pump holds the slot (then this one never started)."""
     owner = owner or worker_name(f"pump{slot}")
     seconds = settings.PUMP_RUN_SECONDS if seconds is None else seconds
     end = time.monotonic() + seconds
@@ -302,7 +349,7 @@ def run_pump(slot=0, seconds=None, owner=None):
         tick = time.monotonic()
         if tick - last_beat >= min(5, settings.PUMP_STALE_SECONDS / 4):
             if not _beat(slot, owner):
-                return None  # another pump holds this slot: this one ends, without successor
+                return None if worked == 0 and not last_beat else worked  # slot held elsewhere
             last_beat = tick
         if tick - last_sweep >= 5:
             sweep_expired()
@@ -313,6 +360,10 @@ def run_pump(slot=0, seconds=None, owner=None):
             worked += len(jobs)
             continue
         time.sleep(0.1)
+    # Hand the slot over: the successor this pump's task enqueues has a new owner name, and
+    # would otherwise find a fresh heartbeat, step aside and leave polling idle until the slot
+    # went stale (PUMP_STALE_SECONDS of every PUMP_RUN_SECONDS).
+    PumpSlot.objects.filter(slot=slot, owner=owner).update(owner="")
     return worked
 
 

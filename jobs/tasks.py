@@ -17,9 +17,10 @@ def dispatch_job(job_id):
 
 def run_pump(slot=0):
     """One pump turn (~PUMP_RUN_SECONDS); enqueues its successor so polling never pauses.
-    A pump that finds its slot held by another ends at once and enqueues nothing."""
+    A pump that finds its slot held by a live pump stops without a successor: otherwise a
+    duplicate start (watchdog plus a manual kick) would bounce through the queue forever."""
     worked = execution.run_pump(slot=slot)
-    if worked is not None:  # only the slot's holder hands over, so chains never multiply
+    if worked is not None:
         async_task("jobs.tasks.run_pump", slot, group="pump")
     return worked
 

@@ -17,7 +17,7 @@ import openai
 from django.conf import settings
 
 from ..results import AttemptOutcome, Usage
-from .client import async_client, creator, sync_client, using_fake
+from .client import creator, poll_loop_and_client, sync_client, using_fake
 from .pricing import cost_of
 
 TERMINAL = {"completed", "failed", "incomplete", "cancelled"}
@@ -335,26 +335,41 @@ def run_foreground(*, job_id, attempt_number, model, instructions, timeout):
     return _snapshot(response, getattr(response, "_request_id", "") or "")
 
 
-async def _retrieve_all(response_ids, concurrency):
+async def _retrieve_one(client, response_id):
+    """Non-terminal answers need only their status: read it from the raw JSON and build the
+    full SDK model (several times dearer) only for terminal or unexpected bodies."""
+    raw = await client.responses.with_raw_response.retrieve(response_id)
+    request_id = raw.http_response.headers.get("x-request-id", "")
+    data = json.loads(raw.http_response.content)
+    status = data.get("status") if isinstance(data, dict) else None
+    if status in ("queued", "in_progress") and data.get("id") == response_id:
+        return Snapshot(response_id, status, None, dict(data.get("metadata") or {}))
+    return _snapshot(raw.parse(), request_id)
+
+
+async def _retrieve_all(client, response_ids, concurrency):
     semaphore = asyncio.Semaphore(concurrency)
-    async with async_client() as client:
 
-        async def one(response_id):
-            async with semaphore:
-                try:
-                    response = await client.responses.retrieve(response_id)
-                except (openai.OpenAIError, json.JSONDecodeError) as exc:
-                    return response_id, classify(exc)
-                return response_id, _snapshot(response, getattr(response, "_request_id", ""))
+    async def one(response_id):
+        async with semaphore:
+            try:
+                return response_id, await _retrieve_one(client, response_id)
+            except (openai.OpenAIError, json.JSONDecodeError) as exc:
+                return response_id, classify(exc)
 
-        return dict(await asyncio.gather(*(one(rid) for rid in response_ids)))
+    return dict(await asyncio.gather(*(one(rid) for rid in response_ids)))
 
 
-def retrieve_many(response_ids, *, concurrency=64):
-    """Retrieve many responses concurrently: ``{response_id: Snapshot | ProviderError}``."""
+def retrieve_many(response_ids, *, concurrency=16):
+    """Retrieve many responses concurrently: ``{response_id: Snapshot | ProviderError}``.
+
+    Runs on this thread's long-lived loop and client, so connections are reused across batches;
+    16 at a time keeps the connection pool's per-request bookkeeping small.
+    """
     if not response_ids:
         return {}
-    return asyncio.run(_retrieve_all(list(response_ids), concurrency))
+    loop, client = poll_loop_and_client()
+    return loop.run_until_complete(_retrieve_all(client, list(response_ids), concurrency))
 
 
 def cancel_response(response_id):
