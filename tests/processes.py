@@ -1,5 +1,6 @@
 """Real processes for tests: the fake OpenAI server and qcluster workers on the test database."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -65,12 +66,17 @@ class Cluster:
             self.process.wait(timeout=10)
 
     def stop(self):
-        if self.process and self.process.poll() is None:
+        """SIGTERM first, then SIGKILL whatever of the group is left (django-q's sentinel can
+        respawn workers that outlive the master)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def __enter__(self):
         return self if self.process else self.start()
