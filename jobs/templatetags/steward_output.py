@@ -18,9 +18,17 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 
 
+def _markdown():
+    md = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
+    md.preprocessors.deregister("html_block")  # raw HTML blocks become plain text …
+    md.inlinePatterns.deregister("html")  # … and so do inline tags
+    return md
+
+
 def sanitise_markdown(text):
-    """Markdown to HTML with only harmless tags; links get rel=noopener and http(s)/mailto."""
-    html = markdown.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"])
+    """Markdown to HTML with raw HTML shown as text, then only harmless tags kept by nh3
+    (a second line of defence); links get rel=noopener and http(s)/mailto only."""
+    html = _markdown().convert(text or "")
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
@@ -30,6 +38,7 @@ def sanitise_markdown(text):
     )
 
 
-@register.filter
+@register.filter(is_safe=True)
 def render_output(text):
+    """``{{ text|render_output }}``: the only way model output is put on a page."""
     return mark_safe(sanitise_markdown(text))  # nh3 has sanitised it above
