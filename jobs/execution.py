@@ -109,10 +109,6 @@ def dispatch_job(job_id, owner=None):
         process_claimed([job], owner)
 
 
-def _in_flight_attempt(job):
-    return job.attempts.filter(state=Attempt.State.IN_FLIGHT).order_by("-number").first()
-
-
 def _dispatch_claimed(job):
     now = timezone.now()
     if job.expires_at <= now:

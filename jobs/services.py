@@ -264,22 +264,22 @@ def submit_job(
 # --- user and system controls --------------------------------------------------------------
 
 
-@transaction.atomic
-def cancel_job(*, job, actor, reason=""):
-    """Stop the job. The provider call (if any) is cancelled after commit; a result that still
-    arrives is kept as a stale artifact and never released."""
+def _stop(job, transition, *, actor, kind, message, **changes):
+    """Cancel or expire: move the job, drop its lease, and cancel in-flight provider work
+    after commit (a result that still arrives is kept as stale, never released)."""
     job = _fresh(job)
     in_flight = job.attempts.filter(state=Attempt.State.IN_FLIGHT).exists()
     _move(
         job,
-        "cancel",
+        transition,
         actor=actor,
-        kind="canceled",
-        message=reason or "Canceled.",
+        kind=kind,
+        message=message,
         finished_at=timezone.now(),
         next_poll_at=None,
         lease_owner="",
         lease_expires_at=None,
+        **changes,
     )
     if in_flight:
         _enqueue_on_commit("jobs.tasks.cancel_at_provider", str(job.pk))
@@ -287,27 +287,24 @@ def cancel_job(*, job, actor, reason=""):
 
 
 @transaction.atomic
+def cancel_job(*, job, actor, reason=""):
+    """Stop the job at a user's (or the system's) request."""
+    return _stop(job, "cancel", actor=actor, kind="canceled", message=reason or "Canceled.")
+
+
+@transaction.atomic
 def expire_job(*, job, actor="system:expiry"):
-    """The job missed its deadline; in-flight provider work is cancelled after commit."""
-    job = _fresh(job)
-    in_flight = job.attempts.filter(state=Attempt.State.IN_FLIGHT).exists()
-    _move(
+    """The job missed its deadline."""
+    return _stop(
         job,
         "expire",
         actor=actor,
         kind="expired",
         message="The job passed its deadline before it finished.",
-        finished_at=timezone.now(),
-        next_poll_at=None,
-        lease_owner="",
-        lease_expires_at=None,
         failure_kind=FailureKind.TIMEOUT,
         failure_reason="It did not finish before its deadline.",
         failure_retryable=True,
     )
-    if in_flight:
-        _enqueue_on_commit("jobs.tasks.cancel_at_provider", str(job.pk))
-    return job
 
 
 @transaction.atomic
@@ -703,12 +700,6 @@ def _schedule_retry(job, attempt, outcome, actor, from_status):
         data=data,
     )
     return _fresh(job)
-
-
-@transaction.atomic
-def dispatch_failed(*, job, attempt, outcome: AttemptOutcome, actor="system:dispatcher"):
-    """The provider refused or never answered the create call for ``attempt``."""
-    return finish_attempt(job=job, attempt=attempt, outcome=outcome, actor=actor)
 
 
 def save_stream_progress(*, job, text, cursor, owner, lease):
