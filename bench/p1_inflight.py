@@ -11,7 +11,7 @@ because dispatching 10,000 jobs one by one would take longer than the measuremen
 run new jobs arrive through the real path (``submit_job`` → dispatch task → provider create),
 keeping the level at N. After a warm-up the script measures, over the window:
 
-- poll slip: retrieve time − the job's due ``next_poll_at`` (``STEWARD_BENCH_SLIP_LOG``);
+- poll slip: retrieve time − the job's due ``next_poll_at`` (``STEWARD_POLL_LOG``);
 - detection lag: ``Job.provider_finished_at`` − the provider's completion time, for jobs whose
   provider work ended inside the window early enough for their whole allowance
   (max(2 s, 10 % of duration)) to fit before it closes; a job not detected by the end of the
@@ -154,7 +154,7 @@ def read_slip(path, start, end):
     if not path.exists():
         return slips
     for line in path.read_text().splitlines():
-        at, _, slip = line.split()
+        at, _, slip = line.split()[:3]
         if start <= float(at) <= end:
             slips.append(float(slip))
     return slips
@@ -268,7 +268,7 @@ def steward_level(args, fake, level, tmp):
     print(f"  seeded {level} in-flight jobs in {time.time() - t0:.0f} s", flush=True)
     slip_log = tmp / f"slip-{level}.log"
     slip_log.unlink(missing_ok=True)
-    env = steward_env(fake.base_url, Q_WORKERS=args.workers, STEWARD_BENCH_SLIP_LOG=slip_log)
+    env = steward_env(fake.base_url, Q_WORKERS=args.workers, STEWARD_POLL_LOG=slip_log)
     cluster = Cluster(env).start()
     async_task("jobs.tasks.run_pump", 0, group="pump")
     fake_before = fake.stats(responses=False)["routes"].get("retrieve", 0)

@@ -36,8 +36,10 @@ from .provider import ProviderError, outcome_from_error
 log = logging.getLogger(__name__)
 STREAM_FLUSH_SECONDS = 0.3
 STREAM_FLUSH_CHARS = 2000
-# Opt-in benchmark instrumentation (bench/p1_inflight.py): a file that collects poll slip.
-BENCH_SLIP_LOG = os.environ.get("STEWARD_BENCH_SLIP_LOG", "")
+# Opt-in instrumentation for benchmarks and chaos suites: a file that collects one line per
+# retrieve (bench/p1_inflight.py reads slip from it; tests/chaos checks no job is polled twice
+# at once).
+POLL_LOG = os.environ.get("STEWARD_POLL_LOG", "")
 
 
 def worker_name(prefix="w"):
@@ -234,10 +236,11 @@ def _recover_lost_attempt(job, attempt):
 
 
 def _poll(pairs):
+    began = timezone.now()
     snapshots = provider.retrieve_many([a.provider_response_id for _, a in pairs])
     now = timezone.now()
-    if BENCH_SLIP_LOG:
-        _log_slip(pairs, now)
+    if POLL_LOG:
+        _log_polls(pairs, began, now)
     Attempt.objects.filter(pk__in=[a.pk for _, a in pairs]).update(polls=F("polls") + 1)
     ok = failed = limited = 0
     waiting = []
@@ -302,15 +305,17 @@ def _reschedule(jobs):
         )
 
 
-def _log_slip(pairs, now):
-    """Append ``<epoch> <job id> <seconds late>`` per retrieve (one write, so lines from several
-    processes never interleave). Off unless STEWARD_BENCH_SLIP_LOG names a file."""
+def _log_polls(pairs, began, now):
+    """Append ``<answered epoch> <job id> <seconds late> <asked epoch> <lease owner> <pid>``
+    per retrieve, in one write so lines from several processes never interleave. Off unless
+    STEWARD_POLL_LOG names a file."""
     lines = "".join(
-        f"{now.timestamp():.3f} {job.pk} {(now - job.next_poll_at).total_seconds():.3f}\n"
+        f"{now.timestamp():.3f} {job.pk} {(now - job.next_poll_at).total_seconds():.3f} "
+        f"{began.timestamp():.3f} {job.lease_owner} {os.getpid()}\n"
         for job, _ in pairs
         if job.next_poll_at
     )
-    fd = os.open(BENCH_SLIP_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(POLL_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, lines.encode())
     finally:
