@@ -111,11 +111,57 @@ def dispatch_job(job_id, owner=None):
         process_claimed([job], owner)
 
 
-def _dispatch_claimed(job):
+def _dispatch_claimed(jobs):
+    """Open attempts for claimed queued jobs and send their provider creates concurrently.
+
+    Each job is checked on its own first (deadline, a paused workspace, the circuit breaker,
+    the attempt limit); the creates of those that may start then go out together, so a batch
+    of new work costs the pump one round trip's wait rather than one per job."""
+    ready = [(job, attempt) for job in jobs if (attempt := _open_attempt(job)) is not None]
+    if not ready:
+        return
+    results = provider.create_many(
+        [
+            dict(
+                job_id=job.pk,
+                attempt_number=attempt.number,
+                model=job.model,
+                instructions=attempt.instructions,
+            )
+            for job, attempt in ready
+        ]
+    )
+    ok = failed = limited = 0
+    for (job, attempt), result in zip(ready, results, strict=True):
+        if isinstance(result, ProviderError):
+            failed += 1
+            limited += result.status_code == 429
+            services.finish_attempt(
+                job=job,
+                attempt=attempt,
+                outcome=outcome_from_error(result),
+                actor="system:dispatcher",
+            )
+            continue
+        ok += 1
+        services.record_dispatch(
+            attempt=attempt,
+            response_id=result.response_id,
+            provider_status=result.provider_status,
+            request_id=result.request_id,
+            next_poll_at=timezone.now() + timedelta(seconds=poll_interval(0)),
+        )
+        _release(job)
+    circuit.record(ok=ok, failed=failed, rate_limited=limited)
+
+
+def _open_attempt(job):
+    """Begin the job's next background attempt; ``None`` if it must not start now (it was
+    expired, held back with a reason, or handed to the stream lane's own task)."""
     now = timezone.now()
     if job.expires_at <= now:
         services.expire_job(job=job)
-        return
+        return None
     if job.lane != "sync" and DispatchPause.objects.filter(workspace_id=job.workspace_id).exists():
         # an operator paused (or is draining) this workspace on the ops page
         _release(
@@ -126,7 +172,7 @@ def _dispatch_claimed(job):
                 "It starts on its own when they resume; nothing is lost."
             ),
         )
-        return
+        return None
     if job.lane != "sync" and not circuit.allows_dispatch(now):
         reopen = circuit.reopens_at() or now
         _release(
@@ -137,7 +183,7 @@ def _dispatch_claimed(job):
                 "moment. It starts on its own; nothing is lost."
             ),
         )
-        return
+        return None
     spec = get_job_type(job.job_type)
     instructions = spec.render_instructions(job.input, services.reviewer_notes_for(job))
     try:
@@ -151,38 +197,17 @@ def _dispatch_claimed(job):
                 retryable=False,
                 reason="Steward lost track of its last attempt and none are left.",
             )
-        return
+        return None
     if job.lane == "stream":
         from django_q.tasks import async_task
 
         async_task(
             "jobs.tasks.stream_job", str(job.pk), attempt.pk, job.lease_owner, group="stream_job"
         )
-        return
+        return None
     if job.lane == "sync":  # a sync job that reached a worker: run it in the background lane
         Job.objects.filter(pk=job.pk).update(lane="background")
-    try:
-        accepted = provider.create_response(
-            job_id=job.pk,
-            attempt_number=attempt.number,
-            model=job.model,
-            instructions=instructions,
-        )
-    except ProviderError as error:
-        circuit.record(failed=1, rate_limited=int(error.status_code == 429))
-        services.finish_attempt(
-            job=job, attempt=attempt, outcome=outcome_from_error(error), actor="system:dispatcher"
-        )
-        return
-    circuit.record(ok=1)
-    services.record_dispatch(
-        attempt=attempt,
-        response_id=accepted.response_id,
-        provider_status=accepted.provider_status,
-        request_id=accepted.request_id,
-        next_poll_at=timezone.now() + timedelta(seconds=poll_interval(0)),
-    )
-    _release(job)
+    return attempt
 
 
 # --- polling -------------------------------------------------------------------------------
@@ -197,11 +222,11 @@ def process_claimed(jobs, owner):
             job_id__in=by_id, state__in=[Attempt.State.IN_FLIGHT, Attempt.State.DISPATCHING]
         ).order_by("number")
     }
-    to_poll, stale_before = [], timezone.now() - _lease()
+    to_poll, to_start, stale_before = [], [], timezone.now() - _lease()
     for job in jobs:
         attempt = attempts.get(job.pk)
         if attempt is None:
-            _dispatch_claimed(job)
+            to_start.append(job)
         elif attempt.state == Attempt.State.DISPATCHING and attempt.started_at < stale_before:
             _recover_lost_attempt(job, attempt)
         elif attempt.state == Attempt.State.DISPATCHING:
@@ -212,6 +237,7 @@ def process_claimed(jobs, owner):
             async_task("jobs.tasks.stream_job", str(job.pk), attempt.pk, owner, group="stream_job")
         else:
             to_poll.append((job, attempt))
+    _dispatch_claimed(to_start)
     if to_poll:
         _poll(to_poll)
 
@@ -232,7 +258,7 @@ def _recover_lost_attempt(job, attempt):
         message=f"Steward lost track of attempt {attempt.number}; it starts a new one.",
         data={"attempt": attempt.number},
     )
-    _dispatch_claimed(Job.objects.get(pk=job.pk))
+    _dispatch_claimed([Job.objects.get(pk=job.pk)])
 
 
 def _poll(pairs):

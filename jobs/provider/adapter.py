@@ -17,7 +17,7 @@ import openai
 from django.conf import settings
 
 from ..results import AttemptOutcome, Usage
-from .client import creator, poll_loop_and_client, sync_client, using_fake
+from .client import create_loop_and_client, creator, poll_loop_and_client, sync_client, using_fake
 from .pricing import cost_of
 
 TERMINAL = {"completed", "failed", "incomplete", "cancelled"}
@@ -319,7 +319,35 @@ def create_response(*, job_id, attempt_number, model, instructions):
         )
     except (openai.OpenAIError, json.JSONDecodeError) as exc:
         raise classify(exc) from exc
+    return _accepted(response)
+
+
+def _accepted(response):
     return Dispatch(response.id, response.status, getattr(response, "_request_id", "") or "")
+
+
+async def _create_all(client, requests, concurrency):
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(request):
+        async with semaphore:
+            try:
+                response = await client.responses.create(**_create_args(**request))
+            except (openai.OpenAIError, json.JSONDecodeError) as exc:
+                return classify(exc)
+            return _accepted(response)
+
+    return await asyncio.gather(*(one(request) for request in requests))
+
+
+def create_many(requests, *, concurrency=16):
+    """Start several background responses at once; ``requests`` are ``create_response``'s
+    keyword arguments. Returns a ``Dispatch`` or a ``ProviderError`` for each, in order. Like
+    ``create_response``, nothing is retried by the SDK."""
+    if not requests:
+        return []
+    loop, client = create_loop_and_client()
+    return loop.run_until_complete(_create_all(client, list(requests), concurrency))
 
 
 def run_foreground(*, job_id, attempt_number, model, instructions, timeout):

@@ -66,8 +66,16 @@ def poll_loop_and_client():
             old.close()
         state.loop = asyncio.new_event_loop()
         state.client = async_client()
+        # creates never retry inside the SDK (see ``creator``); same connection pool
+        state.creator = state.client.with_options(max_retries=0)
         state.built_for = _Pollers.generation
     return state.loop, state.client
+
+
+def create_loop_and_client():
+    """This thread's loop and its async client for creates (``max_retries=0``)."""
+    loop, _ = poll_loop_and_client()
+    return loop, _pollers.creator
 
 
 def using_fake():

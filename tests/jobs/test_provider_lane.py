@@ -128,6 +128,37 @@ def test_429_storm_on_create_waits_for_retry_after_then_succeeds(fake):
     assert all(gap >= 1.0 for gap in gaps), gaps
 
 
+def test_one_pump_batch_sends_its_creates_together_and_keeps_each_outcome_apart(fake):
+    fine = [submit() for _ in range(5)]
+    limited = submit(directive="[fake:create_errors=429;retry_after=2]")
+    broken = submit(directive="[fake:create_errors=500]")
+    claimed = execution.claim_due("test-pump", limit=10)
+    assert len(claimed) == 7
+    execution.process_claimed(claimed, "test-pump")
+    for job in fine:
+        attempt = reload(job).attempts.get()
+        assert attempt.state == Attempt.State.IN_FLIGHT and attempt.provider_response_id
+        assert reload(job).lease_owner == ""  # released for the poller
+    for job, code in [(limited, "rate_limit_exceeded"), (broken, "500")]:
+        job = reload(job)
+        attempt = job.attempts.get()
+        assert (attempt.state, attempt.error_kind, attempt.error_code) == (
+            "failed",
+            "provider",
+            code,
+        )
+        assert job.status == Status.QUEUED and job.events.filter(kind="retry_scheduled").exists()
+    waited = reload(limited).next_poll_at - reload(limited).attempts.get().finished_at
+    assert waited.total_seconds() >= 2.0  # the 429's Retry-After, not the default backoff
+    ids = list(
+        Attempt.objects.exclude(provider_response_id=None).values_list(
+            "provider_response_id", flat=True
+        )
+    )
+    assert len(ids) == len(set(ids)) == 5
+    pump_until(lambda: {reload(j).status for j in [*fine, limited, broken]} == {Status.COMPLETED})
+
+
 def test_500_then_success(fake):
     job = submit(directive="[fake:create_errors=500]")
     execution.dispatch_job(job.pk)
