@@ -22,10 +22,23 @@ DEFAULT_ENV = {
 MIN_DURATION, MAX_DURATION = 30.0, 600.0
 
 
+def prepare_database(url):
+    """Create the bench database if it is missing and bring its schema up to date."""
+    name = url.rsplit("/", 1)[1]
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], capture_output=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"],
+        cwd=ROOT,
+        env=dict(os.environ, DATABASE_URL=url),
+        check=True,
+    )
+
+
 def setup_django():
     for key, value in DEFAULT_ENV.items():
         os.environ.setdefault(key, value)
     os.environ.pop("OPENAI_API_KEY", None)
+    prepare_database(os.environ["DATABASE_URL"])
     sys.path.insert(0, str(ROOT))
     import django
 

@@ -26,7 +26,11 @@ appends it to bench/RESULTS.md.
 
 import argparse
 import asyncio
+import contextlib
+import os
 import re
+import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -56,6 +60,12 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-arrivals", action="store_true", help="do not top the level up")
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="the fake posts signed webhooks to a uvicorn serving Steward (production setting)",
+    )
+    parser.add_argument("--pump-slots", type=int, default=1, help="PUMP_SLOTS for the cluster")
     parser.add_argument("--results", action="store_true", help="append to bench/RESULTS.md")
     return parser.parse_args(argv)
 
@@ -268,19 +278,61 @@ def steward_level(args, fake, level, tmp):
     print(f"  seeded {level} in-flight jobs in {time.time() - t0:.0f} s", flush=True)
     slip_log = tmp / f"slip-{level}.log"
     slip_log.unlink(missing_ok=True)
-    env = steward_env(fake.base_url, Q_WORKERS=args.workers, STEWARD_POLL_LOG=slip_log)
+    env = steward_env(
+        fake.base_url,
+        Q_WORKERS=args.workers,
+        STEWARD_POLL_LOG=slip_log,
+        PUMP_SLOTS=args.pump_slots,
+        OPENAI_WEBHOOKS_ENABLED=str(args.webhooks).lower(),
+    )
+    web = start_web(env, args.web_port) if args.webhooks else None
     cluster = Cluster(env).start()
-    async_task("jobs.tasks.run_pump", 0, group="pump")
+    for slot in range(args.pump_slots):
+        async_task("jobs.tasks.run_pump", slot, group="pump")
     fake_before = fake.stats(responses=False)["routes"].get("retrieve", 0)
+    web_meter = common.TreeMeter(web.pid) if web else None
     try:
         start, end, meter, active = run_window(args, cluster, level, rng, not args.no_arrivals)
         retrieves = fake.stats(responses=False)["routes"].get("retrieve", 0) - fake_before
+        if web_meter:
+            web_meter.stop()
     finally:
         cluster.stop()
+        if web:
+            web.terminate()
+            web.wait(timeout=10)
     slips = read_slip(slip_log, start, end)
     lags = steward_detection(ends, start, end)
     extra = {"in_flight": active, "provider_retrieves": retrieves}
-    return summarize("Steward", level, slips, lags, meter, end - start, extra)
+    if web_meter:
+        extra["web_cpu"] = web_meter.cpu_seconds()
+    name = "Steward + webhooks" if args.webhooks else "Steward"
+    if args.pump_slots > 1:
+        name += f" ({args.pump_slots} pumps)"
+    return summarize(name, level, slips, lags, meter, end - start, extra)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_web(env, port):
+    """uvicorn serving Steward, for the fake's webhook deliveries."""
+    web = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port)]
+        + ["--log-level", "warning"],
+        cwd=common.ROOT,
+        env=env,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return web
+        time.sleep(0.5)
+    web.kill()
+    raise RuntimeError("the web server did not start")
 
 
 def naive_level(args, fake, level, tmp):
@@ -345,6 +397,7 @@ def table(rows):
         flight = f"{r['in_flight'][0]}→{r['in_flight'][1]}"
         if "jobs_polled" in r:
             flight += f" ({r['jobs_polled']} ever polled)"
+        web = f"; web server {r['web_cpu']:.0f}" if "web_cpu" in r else ""
         buckets = "; ".join(
             f"{common.fmt(r[f'lag_p95_{b}'])} (n={r[f'n_{b}']})"
             for b in ("30-60s", "1-3min", "3-10min")
@@ -355,13 +408,13 @@ def table(rows):
             f"{common.fmt(r['slip_max'])} | {common.fmt(r['lag_p95'])}; {buckets} | "
             f"{r['within']:.1%} of {r['lag_jobs']} | {r['missed']} | {common.mb(r['rss'])} "
             f"({common.mb(r['pss'])}, {r['processes']} procs) | {r['cpu']:.0f} "
-            f"({r['cpu'] / r['window']:.0%}) |"
+            f"({r['cpu'] / r['window']:.0%}){web} |"
         )
     return "\n".join(lines)
 
 
 def verdict(rows):
-    best = [r for r in rows if r["name"] == "Steward"]
+    best = [r for r in rows if r["name"].startswith("Steward")]
     if not best:
         return ""
     top = max(best, key=lambda r: r["level"])
@@ -377,7 +430,11 @@ def verdict(rows):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.webhooks:  # the seed's next poll times follow the webhook-mode policy too
+        os.environ["OPENAI_WEBHOOKS_ENABLED"] = "true"
     common.setup_django()
+    from django.conf import settings
+
     from fake_openai.testing import FakeServer
 
     tmp = Path("/tmp/steward-bench")
@@ -385,7 +442,14 @@ def main(argv=None):
     levels = [int(x) for x in args.levels.split(",") if x]
     started_text, load_before = common.utc_now_text(), common.machine_notes()
     rows = []
-    with FakeServer(seed=args.seed) as fake:
+    hooks = {}
+    if args.webhooks:
+        args.web_port = free_port()
+        hooks = dict(
+            webhook_url=f"http://127.0.0.1:{args.web_port}/webhooks/openai/",
+            webhook_secret=settings.OPENAI_WEBHOOK_SECRET,
+        )
+    with FakeServer(seed=args.seed, **hooks) as fake:
         fake_meter = common.TreeMeter(fake.process.pid)
         if args.naive_level:
             print(f"naive baseline @ {args.naive_level} …", flush=True)
@@ -400,7 +464,8 @@ def main(argv=None):
     report = "\n".join(
         [
             f"Run started {started_text}; window {args.window:.0f} s per level after a "
-            f"{args.warmup:.0f} s warm-up; Q_WORKERS={args.workers}; seed {args.seed}.",
+            f"{args.warmup:.0f} s warm-up; Q_WORKERS={args.workers}; PUMP_SLOTS="
+            f"{args.pump_slots}; webhooks {'on' if args.webhooks else 'off'}; seed {args.seed}.",
             f"Machine: {load_before} at start, {common.machine_notes()} at the end; "
             f"the fake server used {fake_cpu:.0f} CPU s.",
             "",

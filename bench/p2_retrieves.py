@@ -203,16 +203,7 @@ def main(argv=None):
 
     from fake_openai.testing import FakeServer
 
-    subprocess.run(
-        ["createdb", "-h", "127.0.0.1", "-U", "postgres", "steward_bench_wh"],
-        capture_output=True,
-    )
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"],
-        cwd=common.ROOT,
-        env=dict(os.environ, DATABASE_URL=WH_DB),
-        check=True,
-    )
+    common.prepare_database(WH_DB)
     common.clean_slate()  # also empties the shared Redis db before both clusters start
     started_text, load_before = common.utc_now_text(), common.machine_notes()
     planned = durations(args.jobs, args.scale)
