@@ -50,7 +50,7 @@ class Cluster:
         self.log_path = log_dir / f"qcluster-{self.env.get('Q_CLUSTER_NAME', 'default')}.log"
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "qcluster"],
+                [sys.executable, "manage.py", "qcluster", "--skip-checks"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
