@@ -208,6 +208,9 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 # --- Outgoing webhooks -----------------------------------------------------------------------
 # Attempts per delivery and the backoff between them (base, 2×base, 4×base … capped).
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
+# Off: endpoints on loopback, private or link-local addresses are refused (SSRF). Turn on only
+# where the receivers live on your own network.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
 WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
 

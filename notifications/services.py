@@ -180,6 +180,9 @@ def register_endpoint(*, workspace, actor, url, description="", topics=()):
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
         raise InvalidEndpoint("Enter a full http:// or https:// address.") from None
+    refused = webhooks.refusal(url, resolve=False)
+    if refused:
+        raise InvalidEndpoint(refused)
     unknown = set(topics) - set(Topic.values)
     if unknown:
         raise InvalidEndpoint(f"Unknown events: {', '.join(sorted(unknown))}.")

@@ -6,11 +6,15 @@ duplicates), ``webhook-timestamp`` (seconds) and ``webhook-signature`` (``v1,<ba
 ``standardwebhooks.Webhook(secret).verify(body, headers)``.
 """
 
+import ipaddress
 import json
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import httpx
+from django.conf import settings
 from standardwebhooks import Webhook
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -39,8 +43,49 @@ def signed_headers(*, secret, message_id, body, now=None):
     }
 
 
+def _addresses(host, *, resolve):
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    if host.rstrip(".").lower() == "localhost" or host.lower().endswith(".localhost"):
+        return [ipaddress.ip_address("127.0.0.1")]
+    if not resolve:
+        return []
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return []  # the send itself reports that the name does not resolve
+    return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+
+
+def refusal(url, *, resolve=True):
+    """Why Steward will not POST to ``url``, or ``""``.
+
+    Webhook URLs are typed by workspace admins, so a URL that reaches Steward's own network
+    (loopback, private ranges, link-local such as the cloud metadata address) is refused unless
+    ``WEBHOOK_ALLOW_PRIVATE_TARGETS`` is on. Checked when the URL is saved (literal addresses and
+    localhost) and again before every send, after DNS resolution. A name that resolves to a
+    public address at check time and to a private one at connect time (DNS rebinding) is not
+    caught; an egress proxy is the complete answer."""
+    if settings.WEBHOOK_ALLOW_PRIVATE_TARGETS:
+        return ""
+    host = urlsplit(url).hostname or ""
+    for address in _addresses(host, resolve=resolve):
+        address = getattr(address, "ipv4_mapped", None) or address
+        if not address.is_global:
+            return (
+                f"Steward does not send webhooks to private or local addresses ({host} is "
+                f"{address}). Use an address reachable from the internet."
+            )
+    return ""
+
+
 def send(*, url, secret, message_id, payload):
     """POST the signed payload once. Any 2xx is delivered; everything else is an error string."""
+    refused = refusal(url)
+    if refused:
+        return SendResult(False, None, refused)
     body = encode(payload)
     headers = signed_headers(secret=secret, message_id=message_id, body=body)
     try:

@@ -1,5 +1,6 @@
 """Outgoing webhooks: signed so the receiver can verify them, retried with backoff, logged."""
 
+import ipaddress
 import json
 import socket
 from datetime import timedelta
@@ -17,7 +18,7 @@ from jobs.models import FailureKind
 from notifications import services as notify
 from notifications import tasks
 from notifications.errors import NotAWorkspaceAdmin
-from notifications.models import WebhookDelivery
+from notifications.models import WebhookDelivery, WebhookEndpoint
 from tests.factories import JobFactory, member_of
 from tests.jobs import progress
 
@@ -135,8 +136,9 @@ def test_gives_up_after_the_limit_and_logs_the_failure(
 
 
 def test_unreachable_endpoint_never_affects_the_job(
-    workspace, admin, tasks_run_inline, django_capture_on_commit_callbacks
+    workspace, admin, tasks_run_inline, django_capture_on_commit_callbacks, settings
 ):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead_port = s.getsockname()[1]
@@ -185,6 +187,42 @@ def test_bad_endpoint_url_is_a_form_error(client, workspace, admin):
     assert response.status_code == 200
     assert 'class="field-error"' in response.content.decode()
     assert not workspace.webhook_endpoints.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/admin/",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "https://10.1.2.3/hook",
+        "http://[::1]:9000/hook",
+        "http://[::ffff:192.168.0.5]/hook",
+    ],
+)
+def test_private_and_local_addresses_are_refused_with_a_clear_error(client, workspace, admin, url):
+    client.force_login(admin)
+    response = client.post(reverse("webhooks", args=[workspace.slug]), {"url": url})
+    assert response.status_code == 200
+    assert "does not send webhooks to private or local addresses" in response.content.decode()
+    assert not workspace.webhook_endpoints.exists()
+
+
+def test_a_name_that_resolves_to_a_private_address_is_refused_at_send_time(
+    workspace, admin, receiver, settings, tasks_run_inline, django_capture_on_commit_callbacks
+):
+    host = socket.gethostname()
+    if ipaddress.ip_address(socket.getaddrinfo(host, None)[0][4][0]).is_global:
+        pytest.skip("this machine's name resolves to a public address")
+    # saved while the name pointed elsewhere (or by a DNS change since): stored as is
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=workspace, url=receiver.url.replace("127.0.0.1", host), created_by=admin
+    )
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False  # the default
+    finish_a_job(workspace, django_capture_on_commit_callbacks)
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert "private or local addresses" in delivery.last_error
+    assert receiver.requests == []  # nothing left Steward
 
 
 def test_send_test_event_button(
