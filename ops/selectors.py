@@ -12,7 +12,7 @@ but not in the failure lists an operator acts on.
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, F, Q, Sum
@@ -207,22 +207,31 @@ def latency_panel(workspace_ids, since):
     )
 
 
+def _clock_floor(moment, hourly):
+    """The start of the UTC clock hour (or day) holding ``moment``."""
+    moment = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return moment if hourly else moment.replace(hour=0)
+
+
 def throughput_panel(workspace_ids, since, now):
-    """Completed jobs per hour (24 h window) or per day (longer windows)."""
+    """Completed jobs per clock hour (24 h window) or UTC day (longer windows). Buckets are
+    whole hours or days, as their labels say; the first one starts before ``since`` and counts
+    only the part of it inside the window."""
     finished = Job.objects.filter(
         workspace_id__in=workspace_ids, status=Status.COMPLETED, finished_at__gte=since
     ).values_list("finished_at", flat=True)
     hourly = (now - since) <= timedelta(hours=24)
     step = timedelta(hours=1) if hourly else timedelta(days=1)
-    buckets = math.ceil((now - since) / step)
+    start = _clock_floor(since, hourly)
+    buckets = math.ceil((now - start) / step)
     counts = [0] * buckets
     for moment in finished:
-        index = min(int((moment - since) / step), buckets - 1)
+        index = min(int((moment - start) / step), buckets - 1)
         counts[index] += 1
     hours = step.total_seconds() / 3600
     table = [
         [
-            (since + step * i).strftime("%Y-%m-%d %H:00" if hourly else "%Y-%m-%d"),
+            (start + step * i).strftime("%Y-%m-%d %H:00" if hourly else "%Y-%m-%d"),
             count,
             round(count / hours, 2),
         ]

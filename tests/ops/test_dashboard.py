@@ -1,15 +1,17 @@
 import csv
 import io
 import re
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Role
 from jobs.models import FailureKind, Job, Status
-from ops.selectors import percentile
+from ops.selectors import WINDOWS, percentile
 from review.models import Decision
 from tests.factories import JobFactory, WorkspaceFactory, member_of
 from tests.ops.conftest import finished_job
@@ -161,6 +163,17 @@ def test_panel_queries_stay_constant_as_data_grows(
     with django_assert_num_queries(len(small.captured_queries)):
         assert admin_client.get(DASHBOARD).status_code == 200
     assert len(small.captured_queries) <= 20
+
+
+def test_throughput_counts_each_job_under_its_own_clock_hour_and_day(admin_client, workspace):
+    jobs = [finished_job(workspace, ago=timedelta(hours=h)) for h in (1, 5, 5, 72)]
+
+    for window, label in (("24h", "%Y-%m-%d %H:00"), ("7d", "%Y-%m-%d")):
+        response = admin_client.get(DASHBOARD, {"window": window})
+        panel = next(p for p in response.context["panels"] if p.key == "throughput")
+        since = timezone.now() - WINDOWS[window]
+        expected = Counter(j.finished_at.strftime(label) for j in jobs if j.finished_at >= since)
+        assert {row[0]: row[1] for row in panel.rows if row[1]} == expected
 
 
 @pytest.mark.parametrize("panel", ["cost", "latency", "failures", "queue", "throughput"])
