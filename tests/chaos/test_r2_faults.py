@@ -12,6 +12,7 @@ import time
 from collections import Counter
 
 import pytest
+from django_q.brokers import get_broker
 
 from jobs import services
 from jobs.models import Artifact, Attempt, FailureKind, Job, Status
@@ -49,6 +50,13 @@ TRANSIENT_CODES = {
     "bad_response",
     "server_error",
 }
+
+
+@pytest.fixture(autouse=True)
+def _empty_task_queue():
+    """Tasks earlier tests left in this queue name jobs that no longer exist; drop them so
+    the workers started here spend their time on this test's jobs."""
+    get_broker().purge_queue()
 
 
 @pytest.fixture

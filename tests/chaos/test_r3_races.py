@@ -142,7 +142,7 @@ def assert_story_matches(job):
 # --- cancel vs complete ----------------------------------------------------------------------
 
 
-def _running_jobs(count, fake):
+def _running_jobs(count):
     """``count`` jobs whose single attempt is in flight at the fake and already finished there:
     most are running, some still queued (the provider finished before any poll saw it start),
     and a fifth are sensitive documents, which go to review instead of completing."""
@@ -188,11 +188,11 @@ def _running_jobs(count, fake):
 
     with ThreadPoolExecutor(4) as pool:
         Attempt.objects.bulk_create(pool.map(dispatch, jobs))
-    return workspace, user, jobs
+    return user, jobs
 
 
 def test_cancel_racing_completion_has_exactly_one_outcome(fake, chaos_env, clusters, chaos_report):
-    workspace, user, jobs = _running_jobs(CANCEL_RACES, fake)
+    user, jobs = _running_jobs(CANCEL_RACES)
     owner = execution.worker_name("r3-poller")
     rng = random.Random("r3-cancel")
     delays = {job.pk: rng.uniform(0, CANCEL_STAGGER) for job in jobs}
@@ -210,9 +210,6 @@ def test_cancel_racing_completion_has_exactly_one_outcome(fake, chaos_env, clust
         return lambda: execution._poll([(job, attempt)])  # as the pump applies a result
 
     ids = [job.pk for job in jobs]
-    # import the SDK's lazily loaded modules once, before eight threads do it at the same time
-    provider.retrieve_many([Attempt.objects.filter(job_id=ids[0]).get().provider_response_id])
-    close_poll_client()
     results = race_all(ids, cancel, complete, cleanup=[close_poll_client])
 
     outcomes, errors = Counter(), Counter()
@@ -241,10 +238,8 @@ def test_cancel_racing_completion_has_exactly_one_outcome(fake, chaos_env, clust
                 assert attempt.state == Attempt.State.SUCCEEDED and attempt.is_stale
                 assert kinds["stale_result"] == 1
                 outcomes["canceled, result kept as stale"] += 1
-            assert (
-                not job.artifacts.filter(kind=Artifact.Kind.TEXT, is_stale=False).exists()
-                or (kinds["needs_review"])
-            )
+            if not kinds["needs_review"]:
+                assert not job.artifacts.filter(kind=Artifact.Kind.TEXT, is_stale=False).exists()
         else:
             assert isinstance(canceled, TransitionNotAllowed), (job.pk, canceled)
             assert canceled.message
