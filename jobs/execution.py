@@ -287,10 +287,7 @@ def _poll(pairs):
             continue
         ok += 1
         if result.outcome is not None:
-            try:
-                services.finish_attempt(job=job, attempt=attempt, outcome=result.outcome)
-            except JobError:
-                log.info("job %s changed while its result was applied", job.pk)
+            _apply_result(job, attempt, result.outcome)
             continue
         if result.is_working and job.status == Status.QUEUED:
             try:
@@ -303,6 +300,19 @@ def _poll(pairs):
         waiting.append(job)
     _reschedule(waiting)
     circuit.record(ok=ok, failed=failed, rate_limited=limited, now=now)
+
+
+def _apply_result(job, attempt, outcome):
+    """Apply a finished response. If the job changed under us (a cancel committed between our
+    read and our write, refusing the whole transaction), apply it once more on a fresh read:
+    that keeps the result and its cost as stale on the canceled job, instead of leaving them to
+    the cancel task's own retrieve, which a transient provider error would lose for good."""
+    for _ in range(2):
+        try:
+            services.finish_attempt(job=job, attempt=attempt, outcome=outcome)
+            return
+        except JobError:
+            log.info("job %s changed while its result was applied", job.pk)
 
 
 def _reschedule(jobs):
