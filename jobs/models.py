@@ -145,9 +145,10 @@ class Job(ConcurrentTransitionMixin, models.Model):
                 name="job_due_for_poll",
             ),
             # The review console's queue: a workspace's drafts waiting for a decision, oldest
-            # first or by priority; also counts the queue without touching the table.
+            # first or by priority. It also counts the queue from the index alone (``id`` is
+            # there for the claim filters' anti-join).
             models.Index(
-                fields=["workspace", "created_at"],
+                fields=["workspace", "created_at", "id"],
                 condition=WAITING_FOR_REVIEW,
                 name="job_review_queue",
             ),
