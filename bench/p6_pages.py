@@ -250,7 +250,8 @@ def report(args, sizes, results, notes, populations):
         "",
         "Queries are those one request runs (session and user included). Server time is the "
         "median wall time of one in-process request, from URL resolving to the rendered body; "
-        "the SQL part is the median time the database calls took inside it. The ratio compares "
+        "the SQL part is the median time the database calls took inside it (Django records "
+        "each query to the millisecond, so small SQL parts are coarse). The ratio compares "
         "medians of the two databases measured in the same run, so machine load hits both.",
     ]
     return "\n".join(header + lines + how)
