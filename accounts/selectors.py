@@ -1,4 +1,5 @@
-"""Reads about who belongs where. Every job query is scoped through ``workspace_ids_for``."""
+"""Reads about who belongs where. Every job query is scoped through ``workspace_ids_for`` (a
+subquery) or, on pages, ``workspace_id_list`` (the same ids, read once per request)."""
 
 from .models import ApiToken, Membership, Role, Workspace
 
@@ -13,6 +14,28 @@ def workspace_ids_for(user, *, roles=None):
     if roles is not None:
         memberships = memberships.filter(role__in=list(roles))
     return memberships.values("workspace_id")
+
+
+def memberships_of(user):
+    """The user's memberships with their workspaces, read once per user object.
+
+    ``request.user`` is loaded afresh for every request, so the header, the view and its
+    selectors share this one query within a request and never see another request's roles.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return []
+    cached = getattr(user, "_steward_memberships", None)
+    if cached is None:
+        cached = list(Membership.objects.filter(user=user).select_related("workspace"))
+        user._steward_memberships = cached
+    return cached
+
+
+def workspace_id_list(user, *, roles=None):
+    """``workspace_ids_for`` as a list of values (from ``memberships_of``). Page reads use it:
+    with literal ids PostgreSQL walks the (workspace, …) indexes in order and stops at the
+    page's LIMIT, where a subquery makes it read every job of the workspace first."""
+    return [m.workspace_id for m in memberships_of(user) if roles is None or m.role in roles]
 
 
 def workspaces_for(user):
@@ -32,9 +55,7 @@ def role_in(user, workspace_id):
 
 def roles_by_workspace(user):
     """``{workspace_id: role}`` for one user, read once per request."""
-    if not getattr(user, "is_authenticated", False):
-        return {}
-    return dict(Membership.objects.filter(user=user).values_list("workspace_id", "role"))
+    return {m.workspace_id: m.role for m in memberships_of(user)}
 
 
 def api_tokens_for(user):

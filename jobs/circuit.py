@@ -12,7 +12,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Func, IntegerField, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import CircuitState, ProviderCallWindow
@@ -118,6 +119,31 @@ def state(now=None):
     if row.state == CircuitState.State.CLOSED:
         return "closed"
     return "open" if row.opened_until and row.opened_until > now else "half_open"
+
+
+def health(now=None):
+    """The state (as ``state`` says it) and the last minute's call counts, in one query: the
+    circuit row with the window's sums as subqueries (the ops page reads this)."""
+    now = now or timezone.now()
+    window = ProviderCallWindow.objects.filter(bucket__gte=now - WINDOW).order_by()
+
+    def total(field):  # SUM over the whole window, as a scalar subquery
+        summed = window.annotate(total=Func(F(field), function="SUM")).values("total")
+        return Coalesce(Subquery(summed, output_field=IntegerField()), 0)
+
+    counts = ("ok", "failed", "rate_limited")
+    row = (
+        CircuitState.objects.filter(pk=1)
+        .annotate(**{f"calls_{name}": total(name) for name in counts})
+        .first()
+    )
+    if row is None:  # the first look ever: create the row, then read again
+        _row()
+        return health(now)
+    current = "closed"
+    if row.state != CircuitState.State.CLOSED:
+        current = "open" if row.opened_until and row.opened_until > now else "half_open"
+    return {"state": current} | {name: getattr(row, f"calls_{name}") for name in counts}
 
 
 def allows_dispatch(now=None):

@@ -59,6 +59,12 @@ class ReviewState(models.TextChoices):
     SENT_BACK = "sent_back", "Sent back"
 
 
+# The drafts the review queue lists (``review.selectors.QUEUE_STATES``), for its indexes.
+WAITING_FOR_REVIEW = Q(
+    status=Status.NEEDS_REVIEW, review_state__in=[ReviewState.PENDING, ReviewState.ESCALATED]
+)
+
+
 def attempts_remain(job):
     return job.attempt_count < job.attempt_limit
 
@@ -138,13 +144,30 @@ class Job(ConcurrentTransitionMixin, models.Model):
                 condition=Q(status__in=["queued", "running"]),
                 name="job_due_for_poll",
             ),
-            # The review console's read: a workspace's drafts, oldest first.
+            # The review console's queue: a workspace's drafts waiting for a decision, oldest
+            # first or by priority. It also counts the queue from the index alone (``id`` is
+            # there for the claim filters' anti-join).
             models.Index(
-                fields=["workspace", "created_at"],
-                condition=Q(status="needs_review"),
+                fields=["workspace", "created_at", "id"],
+                condition=WAITING_FOR_REVIEW,
                 name="job_review_queue",
             ),
-            models.Index(fields=["workspace", "submitter", "-created_at"], name="job_my_jobs"),
+            models.Index(
+                fields=["workspace", "-priority", "created_at"],
+                condition=WAITING_FOR_REVIEW,
+                name="job_review_queue_priority",
+            ),
+            # My jobs: a submitter's unarchived jobs newest first, all or of one status.
+            models.Index(
+                fields=["workspace", "submitter", "-created_at"],
+                condition=Q(is_archived=False),
+                name="job_my_jobs",
+            ),
+            models.Index(
+                fields=["workspace", "submitter", "status", "-created_at"],
+                condition=Q(is_archived=False),
+                name="job_my_jobs_status",
+            ),
             models.Index(fields=["status", "job_type"], name="job_status_type"),
             # The ops panels' and the retention purge's read: a workspace's finished jobs by time.
             models.Index(fields=["workspace", "finished_at"], name="job_finished"),

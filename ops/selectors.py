@@ -1,7 +1,8 @@
-"""The ops dashboard's reads. Each panel is one aggregate query (or one ``values_list`` whose
-percentiles are computed here), scoped to the admin's workspaces, so the page costs the same
-number of queries at 100 jobs as at 100k. Durations are seconds; money is the price table's
-currency.
+"""The ops dashboard's reads. The panels share a few reads (``Reads``): one grouped pass over
+the jobs that count *now* or failed/were sampled in the window (``job_census``), one read of the
+completed jobs in the window (latency and throughput), the attempts' costs, the decisions, and
+the provider's health; so the page costs the same number of queries at 100 jobs as at 100k,
+scoped to the admin's workspaces. Durations are seconds; money is the price table's currency.
 
 Windows select jobs by when they *finished* (``Job.finished_at``, indexed with the workspace),
 except review decisions (by decision time) and sampling (by creation, as sampled jobs may still
@@ -14,11 +15,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from decimal import Decimal
+from functools import cached_property
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Case, Count, F, Q, Sum, When
 
-from accounts.models import Role, Workspace
-from accounts.selectors import workspace_ids_for
+from accounts.models import Role
+from accounts.selectors import memberships_of
 from jobs import circuit
 from jobs.models import (
     ACTIVE,
@@ -57,9 +59,8 @@ class Panel:
 
 def admin_workspaces(user):
     """The workspaces where ``user`` is an admin: the ops dashboard's whole scope."""
-    return Workspace.objects.filter(id__in=workspace_ids_for(user, roles=[Role.ADMIN])).order_by(
-        "name"
-    )
+    workspaces = [m.workspace for m in memberships_of(user) if m.role == Role.ADMIN]
+    return sorted(workspaces, key=lambda workspace: workspace.name)
 
 
 def percentile(values, fraction):
@@ -90,14 +91,54 @@ def _ratio(part, whole):
 # --- now ---------------------------------------------------------------------------------
 
 
-def queue_panel(workspace_ids):
-    rows = (
-        Job.objects.filter(workspace_id__in=workspace_ids, status__in=OPEN)
-        .values("status", "lane")
-        .annotate(jobs=Count("id"))
-        .order_by("status", "lane")
+def job_census(workspace_ids, *, since, now):
+    """One grouped pass over the jobs the queue, poll, failure and sampling panels count:
+    open jobs, failed jobs finished in the window and sampled low-risk jobs created in it.
+
+    Each row is a group (workspace, status, lane, job type, review state, failure kind, and
+    ``due_at`` for active jobs past their next look) with the counts each panel needs, so the
+    panels split it in Python instead of asking the database four times."""
+    is_open = Q(status__in=OPEN)
+    is_failed = Q(status=Status.FAILED, is_archived=False, finished_at__gte=since)
+    is_sampled = Q(authority_class="low_risk_write", created_at__gte=since) & ~Q(
+        review_state=ReviewState.NONE
     )
-    table = [[row["status"], row["lane"], row["jobs"]] for row in rows]
+    is_due = Q(status__in=ACTIVE, next_poll_at__lte=now)
+    return list(
+        Job.objects.filter(workspace_id__in=workspace_ids)
+        .filter(is_open | is_failed | is_sampled)
+        .annotate(due_at=Case(When(is_due, then=F("next_poll_at")), default=None))
+        .values(
+            "workspace_id", "status", "lane", "job_type", "review_state", "failure_kind", "due_at"
+        )
+        .annotate(
+            open=Count("id", filter=is_open),
+            failed=Count("id", filter=is_failed),
+            retryable=Count(
+                "id",
+                filter=is_failed & Q(failure_retryable=True, attempt_count__lt=F("attempt_limit")),
+            ),
+            needs_human=Count("id", filter=is_failed & Q(needs_human=True)),
+            sampled=Count("id", filter=is_sampled),
+        )
+        .order_by()
+    )
+
+
+def _tally(rows, keys, count):
+    """``{key tuple: summed count}`` over census rows with a non-zero ``count``, sorted."""
+    totals = defaultdict(int)
+    for row in rows:
+        if row[count]:
+            totals[tuple(row[key] for key in keys)] += row[count]
+    return dict(sorted(totals.items()))
+
+
+def queue_panel(census):
+    table = [
+        [status, lane, jobs]
+        for (status, lane), jobs in _tally(census, ("status", "lane"), "open").items()
+    ]
     return Panel(
         "queue",
         "Queue depth and in-flight jobs",
@@ -107,13 +148,13 @@ def queue_panel(workspace_ids):
     )
 
 
-def poll_panel(workspace_ids, now):
-    overdue = list(
-        Job.objects.filter(
-            workspace_id__in=workspace_ids, status__in=ACTIVE, next_poll_at__lte=now
-        ).values_list("next_poll_at", flat=True)
-    )
-    slips = [_seconds(now, due) for due in overdue]
+def poll_panel(census, now):
+    slips = [
+        _seconds(now, row["due_at"])
+        for row in census
+        if row["due_at"] is not None
+        for _ in range(row["open"])
+    ]
     return Panel(
         "poll",
         "Jobs due for a look, and poll slip",
@@ -132,15 +173,15 @@ def poll_panel(workspace_ids, now):
 
 def provider_panel(now):
     """Provider health is shared by every workspace: these numbers are not workspace-scoped."""
-    calls = circuit.recent(now)
-    total = calls["ok"] + calls["failed"]
+    health = circuit.health(now)
+    total = health["ok"] + health["failed"]
     beats = list(PumpSlot.objects.order_by("slot").values_list("slot", "heartbeat_at"))
     rows = [
         ["Calls in the last minute", total],
-        ["Errors", calls["failed"]],
-        ["Error rate", _ratio(calls["failed"], total)],
-        ["429 responses", calls["rate_limited"]],
-        ["Circuit breaker", circuit.state(now)],
+        ["Errors", health["failed"]],
+        ["Error rate", _ratio(health["failed"], total)],
+        ["429 responses", health["rate_limited"]],
+        ["Circuit breaker", health["state"]],
     ]
     rows += [
         [f"Pump {slot} heartbeat age (s)", _round(_seconds(now, beat))] for slot, beat in beats
@@ -157,19 +198,27 @@ def provider_panel(now):
 # --- over a window -------------------------------------------------------------------------
 
 
-def latency_panel(workspace_ids, since):
-    rows = Job.objects.filter(
-        workspace_id__in=workspace_ids, status=Status.COMPLETED, finished_at__gte=since
-    ).values_list(
-        "job_type",
-        "created_at",
-        "started_at",
-        "provider_finished_at",
-        "reviewed_at",
-        "completed_at",
-        "finished_at",
-        "review_state",
+def completed_jobs(workspace_ids, since):
+    """The phase times of the jobs completed in the window: latency's and throughput's rows."""
+    return list(
+        Job.objects.filter(
+            workspace_id__in=workspace_ids, status=Status.COMPLETED, finished_at__gte=since
+        )
+        .values_list(
+            "job_type",
+            "created_at",
+            "started_at",
+            "provider_finished_at",
+            "reviewed_at",
+            "completed_at",
+            "finished_at",
+            "review_state",
+        )
+        .order_by()
     )
+
+
+def latency_panel(rows):
     phases = defaultdict(lambda: {phase: [] for phase in PHASES})
     for job_type, created, started, provided, reviewed, completed, finished, state in rows:
         values = phases[job_type]
@@ -213,13 +262,11 @@ def _clock_floor(moment, hourly):
     return moment if hourly else moment.replace(hour=0)
 
 
-def throughput_panel(workspace_ids, since, now):
+def throughput_panel(rows, since, now):
     """Completed jobs per clock hour (24 h window) or UTC day (longer windows). Buckets are
     whole hours or days, as their labels say; the first one starts before ``since`` and counts
     only the part of it inside the window."""
-    finished = Job.objects.filter(
-        workspace_id__in=workspace_ids, status=Status.COMPLETED, finished_at__gte=since
-    ).values_list("finished_at", flat=True)
+    finished = [row[6] for row in rows]
     hourly = (now - since) <= timedelta(hours=24)
     step = timedelta(hours=1) if hourly else timedelta(days=1)
     start = _clock_floor(since, hourly)
@@ -247,28 +294,23 @@ def throughput_panel(workspace_ids, since, now):
     )
 
 
-def failures_panel(workspace_ids, since):
-    rows = (
-        Job.objects.filter(
-            workspace_id__in=workspace_ids,
-            status=Status.FAILED,
-            is_archived=False,
-            finished_at__gte=since,
-        )
-        .values("failure_kind")
-        .annotate(
-            jobs=Count("id"),
-            retryable=Count(
-                "id", filter=Q(failure_retryable=True, attempt_count__lt=F("attempt_limit"))
-            ),
-            needs_human=Count("id", filter=Q(needs_human=True)),
-        )
-        .order_by("-jobs", "failure_kind")
+def failures_panel(census):
+    counts = {
+        key: _tally(census, ("failure_kind",), key)
+        for key in ("failed", "retryable", "needs_human")
+    }
+    table = sorted(
+        (
+            [
+                kind or "unknown",
+                jobs,
+                counts["retryable"].get((kind,), 0),
+                counts["needs_human"].get((kind,), 0),
+            ]
+            for (kind,), jobs in counts["failed"].items()
+        ),
+        key=lambda row: (-row[1], row[0]),
     )
-    table = [
-        [row["failure_kind"] or "unknown", row["jobs"], row["retryable"], row["needs_human"]]
-        for row in rows
-    ]
     return Panel(
         "failures",
         "Failures by kind",
@@ -402,19 +444,9 @@ def review_panel(workspace_ids, since):
     )
 
 
-def sampling_panel(workspace_ids, since):
-    rows = (
-        Job.objects.filter(
-            workspace_id__in=workspace_ids,
-            authority_class="low_risk_write",
-            created_at__gte=since,
-        )
-        .exclude(review_state=ReviewState.NONE)
-        .values("job_type", "review_state")
-        .annotate(jobs=Count("id"))
-        .order_by("job_type", "review_state")
-    )
-    table = [[row["job_type"], row["review_state"], row["jobs"]] for row in rows]
+def sampling_panel(census):
+    tally = _tally(census, ("job_type", "review_state"), "sampled")
+    table = [[job_type, state, jobs] for (job_type, state), jobs in tally.items()]
     return Panel(
         "sampling",
         "Sampled review outcomes",
@@ -430,31 +462,52 @@ PANELS = ("queue", "poll", "provider", "latency", "throughput", "failures", "cos
 PANELS += ("sampling",)
 
 
-def build_panel(key, workspace_ids, *, since, now):
+class Reads:
+    """The reads the panels share, each made at most once: build any subset of the panels
+    (the page builds all, a CSV export one) and each read runs only if a panel needs it."""
+
+    def __init__(self, workspace_ids, *, since, now):
+        self.workspace_ids, self.since, self.now = workspace_ids, since, now
+
+    @cached_property
+    def census(self):
+        return job_census(self.workspace_ids, since=self.since, now=self.now)
+
+    @cached_property
+    def completed(self):
+        return completed_jobs(self.workspace_ids, self.since)
+
+
+def build_panel(key, reads):
+    ids, since, now = reads.workspace_ids, reads.since, reads.now
     builders = {
-        "queue": lambda: queue_panel(workspace_ids),
-        "poll": lambda: poll_panel(workspace_ids, now),
+        "queue": lambda: queue_panel(reads.census),
+        "poll": lambda: poll_panel(reads.census, now),
         "provider": lambda: provider_panel(now),
-        "latency": lambda: latency_panel(workspace_ids, since),
-        "throughput": lambda: throughput_panel(workspace_ids, since, now),
-        "failures": lambda: failures_panel(workspace_ids, since),
-        "cost": lambda: cost_panel(workspace_ids, since),
-        "review": lambda: review_panel(workspace_ids, since),
-        "sampling": lambda: sampling_panel(workspace_ids, since),
+        "latency": lambda: latency_panel(reads.completed),
+        "throughput": lambda: throughput_panel(reads.completed, since, now),
+        "failures": lambda: failures_panel(reads.census),
+        "cost": lambda: cost_panel(ids, since),
+        "review": lambda: review_panel(ids, since),
+        "sampling": lambda: sampling_panel(reads.census),
     }
     return builders[key]()
 
 
-def dispatch_pauses(workspace_ids):
-    """``{workspace_id: DispatchPause}`` plus each paused workspace's in-flight count."""
+def dispatch_pauses(workspace_ids, census):
+    """``{workspace_id: DispatchPause}``, each with its workspace's running jobs as
+    ``in_flight`` (from the census)."""
+    running = _tally(
+        [row for row in census if row["status"] == Status.RUNNING], ("workspace_id",), "open"
+    )
     pauses = {
         pause.workspace_id: pause
-        for pause in DispatchPause.objects.filter(workspace_id__in=workspace_ids)
-        .select_related("paused_by")
-        .annotate(
-            in_flight=Count("workspace__jobs", filter=Q(workspace__jobs__status=Status.RUNNING))
+        for pause in DispatchPause.objects.filter(workspace_id__in=workspace_ids).select_related(
+            "paused_by"
         )
     }
+    for workspace_id, pause in pauses.items():
+        pause.in_flight = running.get((workspace_id,), 0)
     return pauses
 
 

@@ -34,7 +34,7 @@ def _window(value):
 
 def _scope(request, source):
     """The admin's workspaces, narrowed to the one chosen (404 for any other)."""
-    workspaces = list(selectors.admin_workspaces(request.user))
+    workspaces = selectors.admin_workspaces(request.user)
     if not workspaces:
         raise Http404("No ops dashboard for you")
     chosen = source.get("workspace", "")
@@ -60,7 +60,8 @@ def dashboard(request):
     ids = [w.pk for w in scope]
     now = timezone.now()
     since = now - selectors.WINDOWS[window]
-    panels = [selectors.build_panel(key, ids, since=since, now=now) for key in selectors.PANELS]
+    reads = selectors.Reads(ids, since=since, now=now)
+    panels = [selectors.build_panel(key, reads) for key in selectors.PANELS]
     for panel in panels:
         panel.svg = chart_for(panel)
     chosen = request.GET.get("workspace", "")
@@ -71,11 +72,11 @@ def dashboard(request):
             "panels": panels,
             "window": window,
             "windows": list(selectors.WINDOWS),
-            "workspaces": list(selectors.admin_workspaces(request.user)),
+            "workspaces": selectors.admin_workspaces(request.user),
             "scope": scope,
             "chosen": chosen,
             "query": _query(chosen, window),
-            "pauses": selectors.dispatch_pauses(ids),
+            "pauses": selectors.dispatch_pauses(ids, reads.census),
             "actions": selectors.recent_actions(ids),
             "failure_kinds": FailureKind.choices,
         },
@@ -93,9 +94,8 @@ def export_csv(request, panel):
     except BadChoice as error:
         return HttpResponseBadRequest(str(error))
     now = timezone.now()
-    data = selectors.build_panel(
-        panel, [w.pk for w in scope], since=now - selectors.WINDOWS[window], now=now
-    )
+    reads = selectors.Reads([w.pk for w in scope], since=now - selectors.WINDOWS[window], now=now)
+    data = selectors.build_panel(panel, reads)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="steward-{panel}-{window}.csv"'
     writer = csv.writer(response)

@@ -8,7 +8,7 @@ from django.db.models import Exists, OuterRef, Prefetch
 from django.utils import timezone
 
 from accounts.models import Role
-from accounts.selectors import REVIEW_ROLES, role_in, workspace_ids_for
+from accounts.selectors import REVIEW_ROLES, role_in, workspace_id_list
 from jobs.errors import UnknownJobType
 from jobs.job_types import get_job_type
 from jobs.models import Artifact, Job, ReviewState, Status
@@ -81,7 +81,7 @@ def may_approve(role, policy):
 
 def review_jobs_for(user):
     """Every job in the workspaces where ``user`` reviews: the scope all console reads use."""
-    return Job.objects.filter(workspace_id__in=workspace_ids_for(user, roles=REVIEW_ROLES))
+    return Job.objects.filter(workspace_id__in=workspace_id_list(user, roles=REVIEW_ROLES))
 
 
 def live_claims(now=None):

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Role
-from accounts.selectors import REVIEW_ROLES, workspace_ids_for
+from accounts.selectors import REVIEW_ROLES, workspace_id_list
 from jobs.errors import JobError
 from jobs.job_types import AuthorityClass, all_job_types, get_job_type
 from jobs.models import Artifact, Job, ReviewState, Status
@@ -63,7 +63,7 @@ def _queue_filters(request):
 
 
 def _reviewers_only(request):
-    if not workspace_ids_for(request.user, roles=REVIEW_ROLES).exists():
+    if not workspace_id_list(request.user, roles=REVIEW_ROLES):
         raise Http404("You review no workspace")
 
 
