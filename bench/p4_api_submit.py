@@ -324,6 +324,10 @@ def table(results, args):
     return "\n".join(lines)
 
 
+def per_request(runs):
+    return statistics.median(r["server_cpu"] / r["ok_total"] * 1000 for r in runs if r["ok_total"])
+
+
 def verdict(ok):
     return "met" if ok else "MISSED"
 
@@ -348,7 +352,9 @@ def report(results, args, notes):
             "",
             table(results, args),
             "",
-            f"Rounds (Steward/baseline req/s): {rounds}; medians shown.",
+            f"Rounds (Steward/baseline req/s): {rounds}; medians shown. Server CPU per 2xx "
+            f"(whole run, warm-up included): Steward {per_request(steward):.1f} ms, baseline "
+            f"{per_request(baseline):.1f} ms.",
             "",
             f"Steward / baseline: {ratio:.0%} (target ≥ 60 %: {verdict(ratio >= 0.6)}); "
             f"Steward p99 {p99:.1f} ms (target ≤ 50 ms: {verdict(p99 <= 50)}).",

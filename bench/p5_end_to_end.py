@@ -134,13 +134,15 @@ def steward_run(args, fake):
         submitted = time.time()
         submit_cpu = time.process_time() - cpu0
         left = args.timeout - (submitted - first)
-        timeline = []
+        timeline, oldest = [], [0.0]
 
         def progress():
             from jobs.models import Attempt, PumpSlot
 
             beat = PumpSlot.objects.filter(slot=0).values_list("heartbeat_at", flat=True).first()
             age = f"{time.time() - beat.timestamp():.0f} s" if beat else "never"
+            if beat:
+                oldest[0] = max(oldest[0], time.time() - beat.timestamp())
             return (
                 f"{Job.objects.filter(status=Status.COMPLETED).count()} completed, "
                 f"{Attempt.objects.count()} dispatched, pump heartbeat {age} old"
@@ -181,6 +183,7 @@ def steward_run(args, fake):
         "rss": meter.peak_rss,
         "procs": procs,
         "timeline": timeline,
+        "oldest_beat": f"{oldest[0]:.0f} s",
         "statuses": statuses,
         "groups": groups,
         "provider": fake.stats(responses=False)["routes"],
@@ -463,7 +466,9 @@ def main(argv=None):
         f"enqueue ({ran_rate:,.0f} /s); the rest of the no-op span is the monitor saving "
         f"results. Against that rate Steward reaches {rate(steward) / ran_rate:.1%}.",
         "",
-        "Progress samples (every 10 s):",
+        f"Pump heartbeat: oldest seen {steward['oldest_beat']} (PUMP_STALE_SECONDS "
+        f"{os.environ.get('PUMP_STALE_SECONDS', '20')} s; a pump beats about every 5 s while "
+        "it runs). Progress samples (every 10 s):",
         "",
         *[f"- no-op {line}" for line in noop["timeline"]],
         *[f"- Steward {line}" for line in steward["timeline"]],
