@@ -462,7 +462,7 @@ def main(argv=None):
         f"(latency from the {len(noop['latencies'])} newest saved results).",
         "",
         f"Steward / no-op: {ratio:.0%} (target ≥ 50 %: {'met' if ratio >= 0.5 else 'MISSED'}). "
-        f"The no-op tasks had all *run* (last ``stopped``) {ran:.1f} s after the first "
+        f"The no-op tasks had all *run* (last `stopped`) {ran:.1f} s after the first "
         f"enqueue ({ran_rate:,.0f} /s); the rest of the no-op span is the monitor saving "
         f"results. Against that rate Steward reaches {rate(steward) / ran_rate:.1%}.",
         "",
