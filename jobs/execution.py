@@ -32,6 +32,7 @@ from .errors import JobError
 from .job_types import get_job_type
 from .models import ACTIVE, Attempt, DispatchPause, Job, PumpSlot, Status, WebhookReceipt
 from .provider import ProviderError, outcome_from_error
+from .queue import enqueue
 
 log = logging.getLogger(__name__)
 STREAM_FLUSH_SECONDS = 0.3
@@ -199,11 +200,7 @@ def _open_attempt(job):
             )
         return None
     if job.lane == "stream":
-        from django_q.tasks import async_task
-
-        async_task(
-            "jobs.tasks.stream_job", str(job.pk), attempt.pk, job.lease_owner, group="stream_job"
-        )
+        enqueue("jobs.tasks.stream_job", str(job.pk), attempt.pk, job.lease_owner)
         return None
     if job.lane == "sync":  # a sync job that reached a worker: run it in the background lane
         Job.objects.filter(pk=job.pk).update(lane="background")
@@ -232,9 +229,7 @@ def process_claimed(jobs, owner):
         elif attempt.state == Attempt.State.DISPATCHING:
             _release(job, next_poll_at=timezone.now() + timedelta(seconds=2))
         elif job.lane == "stream":
-            from django_q.tasks import async_task
-
-            async_task("jobs.tasks.stream_job", str(job.pk), attempt.pk, owner, group="stream_job")
+            enqueue("jobs.tasks.stream_job", str(job.pk), attempt.pk, owner)
         else:
             to_poll.append((job, attempt))
     _dispatch_claimed(to_start)
@@ -623,9 +618,7 @@ def receive_webhook(body, headers):
             return "duplicate"
         attempt = Attempt.objects.filter(provider_response_id=response_id).first()
         if attempt is None:
-            from django_q.tasks import async_task
-
-            transaction.on_commit(lambda: async_task("jobs.tasks.adopt_orphan", response_id))
+            transaction.on_commit(lambda: enqueue("jobs.tasks.adopt_orphan", response_id))
             return "unknown"
         Job.objects.filter(pk=attempt.job_id, status__in=ACTIVE).update(next_poll_at=timezone.now())
     return "due"

@@ -41,6 +41,7 @@ from .models import (
     ReviewState,
     Status,
 )
+from .queue import enqueue
 from .results import AttemptOutcome
 
 VERBS = {
@@ -135,12 +136,7 @@ def _fresh(job):
 
 
 def _enqueue_on_commit(func_path, *args):
-    def enqueue():
-        from django_q.tasks import async_task
-
-        async_task(func_path, *args, group=func_path.rsplit(".", 1)[-1])
-
-    transaction.on_commit(enqueue)
+    transaction.on_commit(lambda: enqueue(func_path, *args))
 
 
 def retry_delay(attempt_number, retry_after=None):

@@ -3,9 +3,8 @@
 Tasks are safe to run twice: every one of them claims its job (or slot) before acting.
 """
 
-from django_q.tasks import async_task
-
 from . import execution, retention
+from .queue import enqueue
 
 
 def dispatch_job(job_id):
@@ -21,7 +20,7 @@ def run_pump(slot=0):
     duplicate start (watchdog plus a manual kick) would bounce through the queue forever."""
     worked = execution.run_pump(slot=slot)
     if worked is not None:
-        async_task("jobs.tasks.run_pump", slot, group="pump")
+        enqueue("jobs.tasks.run_pump", slot, group="pump")
     return worked
 
 
@@ -34,7 +33,7 @@ def _start_quiet_pumps():
     stale = execution.stale_pump_slots()
     for slot in stale:
         # a duplicate start is harmless: the second pump finds the slot taken and exits
-        async_task("jobs.tasks.run_pump", slot, group="pump")
+        enqueue("jobs.tasks.run_pump", slot, group="pump")
     return stale
 
 

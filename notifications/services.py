@@ -23,6 +23,7 @@ from accounts.models import Role
 from accounts.selectors import role_in
 from jobs.explain import STATUS_SENTENCES
 from jobs.models import JobEvent
+from jobs.queue import enqueue
 
 from . import webhooks
 from .errors import InvalidEndpoint, NotAWorkspaceAdmin
@@ -47,12 +48,6 @@ TITLES = {
     Topic.CANCELED: "was canceled",
     Topic.EXPIRED: "missed its deadline",
 }
-
-
-def _enqueue(func_path, *args):
-    from django_q.tasks import async_task
-
-    async_task(func_path, *args, group=func_path.rsplit(".", 1)[-1])
 
 
 def job_url(job):
@@ -83,12 +78,12 @@ def on_job_event(event):
         if wants(submitter, Channel.IN_APP, topic):
             _notify_in_app(submitter, event, topic)
         if submitter.email and wants(submitter, Channel.EMAIL, topic):
-            _enqueue("notifications.tasks.send_job_email", event.pk, submitter.pk)
+            enqueue("notifications.tasks.send_job_email", event.pk, submitter.pk)
     for endpoint in WebhookEndpoint.objects.filter(workspace=job.workspace, is_active=True):
         if endpoint.wants(topic):
             delivery = _delivery_for_event(endpoint, event, topic)
             if delivery is not None:
-                _enqueue("notifications.tasks.deliver_webhook", delivery.pk)
+                enqueue("notifications.tasks.deliver_webhook", delivery.pk)
 
 
 def _notify_in_app(user, event, topic):
@@ -252,7 +247,7 @@ def send_test_event(*, endpoint, actor):
         max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,
         next_attempt_at=timezone.now(),
     )
-    transaction.on_commit(lambda: _enqueue("notifications.tasks.deliver_webhook", delivery.pk))
+    transaction.on_commit(lambda: enqueue("notifications.tasks.deliver_webhook", delivery.pk))
     return delivery
 
 
@@ -362,4 +357,4 @@ def redeliver(*, delivery, actor):
         next_attempt_at=timezone.now(),
         last_error="",
     )
-    transaction.on_commit(lambda: _enqueue("notifications.tasks.deliver_webhook", delivery.pk))
+    transaction.on_commit(lambda: enqueue("notifications.tasks.deliver_webhook", delivery.pk))

@@ -18,6 +18,7 @@ from jobs import services as job_services
 from jobs.errors import JobError
 from jobs.job_types import AuthorityClass, get_job_type
 from jobs.models import Artifact, FailureKind, Job, ReviewState, Status
+from jobs.queue import enqueue
 
 from .errors import (
     ApproverRoleRequired,
@@ -305,7 +306,7 @@ def approve_draft(*, job, reviewer, text=None):
             message=f"Approved by {_name(reviewer)}; the action runs once, next.",
             data={**data, "release": "pending"},
         )
-        transaction.on_commit(lambda: _enqueue("review.tasks.run_release", str(job.pk)))
+        transaction.on_commit(lambda: enqueue("review.tasks.run_release", str(job.pk)))
         decision.job = Job.objects.get(pk=job.pk)
         return decision
     decision.job = job_services.transition_job(
@@ -336,12 +337,6 @@ def _prepare_release(job, decision):
     ReleaseRecord.objects.filter(pk=record.pk).update(
         state=ReleaseRecord.State.PENDING, decision=decision, error="", finished_at=None
     )
-
-
-def _enqueue(func_path, *args):
-    from django_q.tasks import async_task
-
-    async_task(func_path, *args, group=func_path.rsplit(".", 1)[-1])
 
 
 @transaction.atomic
@@ -400,7 +395,7 @@ def send_back(*, job, reviewer, notes):
         reviewed_at=now,
         next_poll_at=now,
     )
-    transaction.on_commit(lambda: _enqueue("jobs.tasks.dispatch_job", str(job.pk)))
+    transaction.on_commit(lambda: enqueue("jobs.tasks.dispatch_job", str(job.pk)))
     return decision
 
 
