@@ -254,6 +254,9 @@ WEBHOOK_SAFETY_POLL_SECONDS = env.float("WEBHOOK_SAFETY_POLL_SECONDS", default=5
 POLL_MIN_INTERVAL = env.float("POLL_MIN_INTERVAL", default=1.5)  # seconds
 POLL_MAX_INTERVAL = env.float("POLL_MAX_INTERVAL", default=60.0)
 POLL_BATCH = env.int("POLL_BATCH", default=500)
+# New attempts one pump turn starts at most; the rest of a burst is left to the dispatch tasks
+# and later turns, so polling and the pump's heartbeat never wait behind a long burst.
+PUMP_STARTS_PER_TURN = env.int("PUMP_STARTS_PER_TURN", default=32)
 POLL_LEASE_SECONDS = env.int("POLL_LEASE_SECONDS", default=30)
 PUMP_SLOTS = env.int("PUMP_SLOTS", default=1)  # poller loops across all clusters
 PUMP_RUN_SECONDS = env.int("PUMP_RUN_SECONDS", default=50)

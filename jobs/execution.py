@@ -232,7 +232,12 @@ def process_claimed(jobs, owner):
             enqueue("jobs.tasks.stream_job", str(job.pk), attempt.pk, owner)
         else:
             to_poll.append((job, attempt))
-    _dispatch_claimed(to_start)
+    _dispatch_claimed(to_start[: settings.PUMP_STARTS_PER_TURN])
+    later = timezone.now() + timedelta(seconds=1)
+    for job in to_start[settings.PUMP_STARTS_PER_TURN :]:
+        # Due again in a second, behind every poll already due: a burst of new work cannot
+        # crowd polls out of the batches. A dispatch task or a later turn starts it.
+        _release(job, next_poll_at=later)
     if to_poll:
         _poll(to_poll)
 

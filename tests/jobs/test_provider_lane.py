@@ -159,6 +159,25 @@ def test_one_pump_batch_sends_its_creates_together_and_keeps_each_outcome_apart(
     pump_until(lambda: {reload(j).status for j in [*fine, limited, broken]} == {Status.COMPLETED})
 
 
+def test_a_burst_of_new_work_is_started_a_turn_at_a_time_behind_due_polls(fake, settings):
+    settings.PUMP_STARTS_PER_TURN = 3
+    in_flight = submit(directive="[fake:duration=5]")
+    execution.dispatch_job(in_flight.pk)
+    Job.objects.filter(pk=in_flight.pk).update(next_poll_at=timezone.now())
+    burst = [submit() for _ in range(5)]
+    claimed = execution.claim_due("test-pump", limit=10)
+    assert len(claimed) == 6
+    before = timezone.now()
+    execution.process_claimed(claimed, "test-pump")
+    started = [job for job in burst if reload(job).attempts.exists()]
+    waiting = [reload(job) for job in burst if not reload(job).attempts.exists()]
+    assert len(started) == 3 and len(waiting) == 2
+    for job in waiting:  # released, due again only after the poll that was already due
+        assert job.lease_owner == "" and job.next_poll_at > before
+    assert reload(in_flight).attempts.get().polls == 1  # the due poll was not crowded out
+    pump_until(lambda: {reload(j).status for j in burst} == {Status.COMPLETED})
+
+
 def test_500_then_success(fake):
     job = submit(directive="[fake:create_errors=500]")
     execution.dispatch_job(job.pk)
