@@ -171,6 +171,13 @@ class Job(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["status", "job_type"], name="job_status_type"),
             # The ops panels' and the retention purge's read: a workspace's finished jobs by time.
             models.Index(fields=["workspace", "finished_at"], name="job_finished"),
+            # The ops failure list: one kind's unarchived failures, newest first, a page at a
+            # time (without it the page reads every failed job in the window to sort them).
+            models.Index(
+                fields=["failure_kind", "-finished_at"],
+                condition=Q(status="failed", is_archived=False),
+                name="job_failure_list",
+            ),
         ]
 
     def __str__(self):

@@ -4,6 +4,10 @@ completed jobs in the window (latency and throughput), the attempts' costs, the 
 the provider's health; so the page costs the same number of queries at 100 jobs as at 100k,
 scoped to the admin's workspaces. Durations are seconds; money is the price table's currency.
 
+On PostgreSQL the percentiles and hour/day buckets are computed by the database
+(``ops.aggregates``), so the page reads one row per group, not per job; elsewhere (SQLite) the
+same numbers are computed here in Python from the rows. ``Reads(in_database=…)`` picks either.
+
 Windows select jobs by when they *finished* (``Job.finished_at``, indexed with the workspace),
 except review decisions (by decision time) and sampling (by creation, as sampled jobs may still
 wait). Archived jobs count in the numbers (archiving hides a job from lists, not from the books)
@@ -17,7 +21,8 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 from functools import cached_property
 
-from django.db.models import Case, Count, F, Q, Sum, When
+from django.db import connection
+from django.db.models import Case, Count, DateTimeField, F, Q, Sum, Value, When
 
 from accounts.models import Role
 from accounts.selectors import memberships_of
@@ -35,11 +40,12 @@ from jobs.models import (
 )
 from review.models import Decision
 
+from . import aggregates
 from .models import OpsAction
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 WASTED = (Status.FAILED, Status.CANCELED, Status.EXPIRED)
-PHASES = ("queue wait", "provider time", "review wait", "total")
+PHASES = aggregates.PHASES
 FINAL_DECISIONS = (Decision.Kind.APPROVE, Decision.Kind.EDIT_APPROVE, Decision.Kind.REJECT)
 REVIEWED_STATES = (ReviewState.APPROVED, ReviewState.REJECTED)
 
@@ -91,23 +97,29 @@ def _ratio(part, whole):
 # --- now ---------------------------------------------------------------------------------
 
 
-def job_census(workspace_ids, *, since, now):
+def job_census(workspace_ids, *, since, now, with_due=True):
     """One grouped pass over the jobs the queue, poll, failure and sampling panels count:
     open jobs, failed jobs finished in the window and sampled low-risk jobs created in it.
 
     Each row is a group (workspace, status, lane, job type, review state, failure kind, and
-    ``due_at`` for active jobs past their next look) with the counts each panel needs, so the
-    panels split it in Python instead of asking the database four times."""
+    with ``with_due`` ``due_at`` for active jobs past their next look, for poll slip in Python)
+    with the counts each panel needs, so the panels split it in Python instead of asking the
+    database four times."""
     is_open = Q(status__in=OPEN)
     is_failed = Q(status=Status.FAILED, is_archived=False, finished_at__gte=since)
     is_sampled = Q(authority_class="low_risk_write", created_at__gte=since) & ~Q(
         review_state=ReviewState.NONE
     )
     is_due = Q(status__in=ACTIVE, next_poll_at__lte=now)
+    due_at = (
+        Case(When(is_due, then=F("next_poll_at")), default=None)
+        if with_due
+        else Value(None, output_field=DateTimeField())
+    )
     return list(
         Job.objects.filter(workspace_id__in=workspace_ids)
         .filter(is_open | is_failed | is_sampled)
-        .annotate(due_at=Case(When(is_due, then=F("next_poll_at")), default=None))
+        .annotate(due_at=due_at)
         .values(
             "workspace_id", "status", "lane", "job_type", "review_state", "failure_kind", "due_at"
         )
@@ -148,25 +160,25 @@ def queue_panel(census):
     )
 
 
-def poll_panel(census, now):
+def poll_stats(census, now):
+    """``(due jobs, p50, p95, max)`` of poll slip, from a census read ``with_due``."""
     slips = [
         _seconds(now, row["due_at"])
         for row in census
         if row["due_at"] is not None
         for _ in range(row["open"])
     ]
+    top = max(slips) if slips else None
+    return len(slips), percentile(slips, 0.5), percentile(slips, 0.95), top
+
+
+def poll_panel(stats):
+    due, p50, p95, top = stats
     return Panel(
         "poll",
         "Jobs due for a look, and poll slip",
         ["Due now", "Slip p50 (s)", "Slip p95 (s)", "Slip max (s)"],
-        [
-            [
-                len(slips),
-                _round(percentile(slips, 0.5)),
-                _round(percentile(slips, 0.95)),
-                _round(max(slips) if slips else None),
-            ]
-        ],
+        [[due, _round(p50), _round(p95), _round(top)]],
         note="Slip: how long past its next poll time an active job has waited.",
     )
 
@@ -218,7 +230,9 @@ def completed_jobs(workspace_ids, since):
     )
 
 
-def latency_panel(rows):
+def latency_stats(rows):
+    """``{job type: {phase: (jobs, p50, p95)}}`` from ``completed_jobs`` rows (phases with
+    no value left out)."""
     phases = defaultdict(lambda: {phase: [] for phase in PHASES})
     for job_type, created, started, provided, reviewed, completed, finished, state in rows:
         values = phases[job_type]
@@ -233,20 +247,24 @@ def latency_panel(rows):
             seconds = _seconds(reviewed or completed, provided)
             if seconds is not None:
                 values["review wait"].append(seconds)
-    table = []
-    for job_type in sorted(phases):
-        for phase in PHASES:
-            values = phases[job_type][phase]
-            if values:
-                table.append(
-                    [
-                        job_type,
-                        phase,
-                        len(values),
-                        _round(percentile(values, 0.5)),
-                        _round(percentile(values, 0.95)),
-                    ]
-                )
+    return {
+        job_type: {
+            phase: (len(values), percentile(values, 0.5), percentile(values, 0.95))
+            for phase, values in by_phase.items()
+            if values
+        }
+        for job_type, by_phase in phases.items()
+    }
+
+
+def latency_panel(stats):
+    table = [
+        [job_type, phase, jobs, _round(p50), _round(p95)]
+        for job_type in sorted(stats)
+        for phase in PHASES
+        if phase in stats[job_type]
+        for jobs, p50, p95 in [stats[job_type][phase]]
+    ]
     return Panel(
         "latency",
         "Latency by phase (completed jobs)",
@@ -262,19 +280,30 @@ def _clock_floor(moment, hourly):
     return moment if hourly else moment.replace(hour=0)
 
 
-def throughput_panel(rows, since, now):
+def is_hourly(since, now):
+    """Throughput counts per clock hour over a 24 h window, per UTC day over longer ones."""
+    return (now - since) <= timedelta(hours=24)
+
+
+def throughput_stats(rows, hourly):
+    """``{bucket start: completed jobs}`` from ``completed_jobs`` rows."""
+    counts = defaultdict(int)
+    for row in rows:
+        counts[_clock_floor(row[6], hourly)] += 1
+    return dict(counts)
+
+
+def throughput_panel(stats, since, now):
     """Completed jobs per clock hour (24 h window) or UTC day (longer windows). Buckets are
     whole hours or days, as their labels say; the first one starts before ``since`` and counts
-    only the part of it inside the window."""
-    finished = [row[6] for row in rows]
-    hourly = (now - since) <= timedelta(hours=24)
+    only the part of it inside the window (a job stamped after ``now`` counts in the last)."""
+    hourly = is_hourly(since, now)
     step = timedelta(hours=1) if hourly else timedelta(days=1)
     start = _clock_floor(since, hourly)
     buckets = math.ceil((now - start) / step)
     counts = [0] * buckets
-    for moment in finished:
-        index = min(int((moment - start) / step), buckets - 1)
-        counts[index] += 1
+    for bucket, count in stats.items():
+        counts[min((bucket - start) // step, buckets - 1)] += count
     hours = step.total_seconds() / 3600
     table = [
         [
@@ -395,7 +424,9 @@ def _money(value):
     return None if value is None else Decimal(value).quantize(Decimal("0.000001"))
 
 
-def review_panel(workspace_ids, since):
+def review_stats(workspace_ids, since):
+    """``{job type: (Counter of decision kinds, p50, p95 of time to decision)}``; time to
+    decision counts final decisions of answered jobs."""
     decisions = Decision.objects.filter(
         job__workspace_id__in=workspace_ids, created_at__gte=since
     ).values_list("job__job_type", "kind", "created_at", "job__provider_finished_at")
@@ -405,9 +436,16 @@ def review_panel(workspace_ids, since):
         kinds[job_type][kind] += 1
         if kind in FINAL_DECISIONS and provided is not None:
             waits[job_type].append(_seconds(decided, provided))
+    return {
+        job_type: (counts, percentile(waits[job_type], 0.5), percentile(waits[job_type], 0.95))
+        for job_type, counts in kinds.items()
+    }
+
+
+def review_panel(stats):
     table = []
-    for job_type in sorted(kinds):
-        counts = kinds[job_type]
+    for job_type in sorted(stats):
+        counts, p50, p95 = stats[job_type]
         final = sum(counts[kind] for kind in FINAL_DECISIONS)
         approved = counts[Decision.Kind.APPROVE] + counts[Decision.Kind.EDIT_APPROVE]
         table.append(
@@ -419,8 +457,8 @@ def review_panel(workspace_ids, since):
                 _ratio(counts[Decision.Kind.EDIT_APPROVE], final),
                 counts[Decision.Kind.SEND_BACK],
                 counts[Decision.Kind.ESCALATE],
-                _round(percentile(waits[job_type], 0.5)),
-                _round(percentile(waits[job_type], 0.95)),
+                _round(p50),
+                _round(p95),
             ]
         )
     return Panel(
@@ -464,31 +502,69 @@ PANELS += ("sampling",)
 
 class Reads:
     """The reads the panels share, each made at most once: build any subset of the panels
-    (the page builds all, a CSV export one) and each read runs only if a panel needs it."""
+    (the page builds all, a CSV export one) and each read runs only if a panel needs it.
 
-    def __init__(self, workspace_ids, *, since, now):
+    ``in_database`` (default: on PostgreSQL) has the database compute the percentiles and
+    buckets (``ops.aggregates``); otherwise they are computed here from the rows."""
+
+    def __init__(self, workspace_ids, *, since, now, in_database=None):
         self.workspace_ids, self.since, self.now = workspace_ids, since, now
+        self.in_database = connection.vendor == "postgresql" if in_database is None else in_database
+        self.hourly = is_hourly(since, now)
 
     @cached_property
     def census(self):
-        return job_census(self.workspace_ids, since=self.since, now=self.now)
+        return job_census(
+            self.workspace_ids, since=self.since, now=self.now, with_due=not self.in_database
+        )
 
     @cached_property
     def completed(self):
         return completed_jobs(self.workspace_ids, self.since)
+
+    @cached_property
+    def window(self):
+        """Latency, throughput and poll slip computed by the database in one query."""
+        return aggregates.window_stats(
+            self.workspace_ids,
+            since=self.since,
+            now=self.now,
+            hourly=self.hourly,
+            reviewed_states=REVIEWED_STATES,
+        )
+
+    @property
+    def latency(self):
+        return self.window["latency"] if self.in_database else latency_stats(self.completed)
+
+    @property
+    def throughput(self):
+        if self.in_database:
+            return self.window["throughput"]
+        return throughput_stats(self.completed, self.hourly)
+
+    @property
+    def poll(self):
+        return self.window["poll"] if self.in_database else poll_stats(self.census, self.now)
+
+    @cached_property
+    def review(self):
+        if self.in_database:
+            return aggregates.review_stats(self.workspace_ids, self.since, FINAL_DECISIONS)
+        return review_stats(self.workspace_ids, self.since)
 
 
 def build_panel(key, reads):
     ids, since, now = reads.workspace_ids, reads.since, reads.now
     builders = {
         "queue": lambda: queue_panel(reads.census),
-        "poll": lambda: poll_panel(reads.census, now),
+        "poll": lambda: poll_panel(reads.poll),
         "provider": lambda: provider_panel(now),
-        "latency": lambda: latency_panel(reads.completed),
-        "throughput": lambda: throughput_panel(reads.completed, since, now),
+        "latency": lambda: latency_panel(reads.latency),
+        "throughput": lambda: throughput_panel(reads.throughput, since, now),
         "failures": lambda: failures_panel(reads.census),
         "cost": lambda: cost_panel(ids, since),
-        "review": lambda: review_panel(ids, since),
+        "review": lambda: review_panel(reads.review),
         "sampling": lambda: sampling_panel(reads.census),
     }
     return builders[key]()

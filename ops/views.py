@@ -19,6 +19,7 @@ from .charts import chart_for
 from .templatetags.ops_tags import cell_text
 
 DISPATCH_ACTIONS = ("pause", "drain", "resume")
+FAILURES_PER_PAGE = 50
 
 
 class BadChoice(Exception):
@@ -116,17 +117,34 @@ def failures(request, kind):
     except BadChoice as error:
         return HttpResponseBadRequest(str(error))
     since = timezone.now() - selectors.WINDOWS[window]
-    jobs = selectors.failed_jobs([w.pk for w in scope], kind=kind, since=since)
+    number = _page_number(request.GET.get("page"))
+    start = (number - 1) * FAILURES_PER_PAGE
+    # One row past the page says whether a next page exists, without counting them all.
+    jobs = list(
+        selectors.failed_jobs([w.pk for w in scope], kind=kind, since=since)[
+            start : start + FAILURES_PER_PAGE + 1
+        ]
+    )
     return render(
         request,
         "ops/failures.html",
         {
             "kind": kind,
             "window": window,
-            "jobs": jobs[:200],
+            "jobs": jobs[:FAILURES_PER_PAGE],
+            "page": number,
+            "previous_page": number - 1 if number > 1 else None,
+            "next_page": number + 1 if len(jobs) > FAILURES_PER_PAGE else None,
             "query": _query(request.GET.get("workspace", ""), window),
         },
     )
+
+
+def _page_number(value):
+    try:
+        return max(int(value or 1), 1)
+    except ValueError:
+        return 1
 
 
 def _back(request):

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from jobs.models import FailureKind, Job, Status
-from ops.selectors import WINDOWS, percentile
+from ops.selectors import PANELS, WINDOWS, Reads, build_panel, percentile
 from review.models import Decision
 from tests.factories import JobFactory, WorkspaceFactory, member_of
 from tests.ops.conftest import finished_job
@@ -141,6 +141,82 @@ def test_failure_list_links_to_the_jobs(admin_client, workspace):
 
     assert list(response.context["jobs"]) == [job]
     assert reverse("job-detail", args=[job.pk]) in response.content.decode()
+
+
+def test_failure_list_shows_fifty_a_page_newest_first(admin_client, workspace):
+    jobs = [
+        finished_job(
+            workspace,
+            status=Status.FAILED,
+            ago=timedelta(minutes=minutes),
+            fields={"failure_kind": "provider"},
+        )
+        for minutes in range(1, 53)
+    ]
+    url = reverse("ops:failures", args=["provider"])
+
+    first = admin_client.get(url)
+    second = admin_client.get(url, {"page": 2})
+
+    assert list(first.context["jobs"]) == jobs[:50]
+    assert 'href="?window=24h&page=2" rel="next"' in first.content.decode()
+    assert list(second.context["jobs"]) == jobs[50:]
+    assert 'href="?window=24h&page=1" rel="prev"' in second.content.decode()
+    assert 'rel="next"' not in second.content.decode()
+    assert list(admin_client.get(url, {"page": "x"}).context["jobs"]) == jobs[:50]
+
+
+def _varied_jobs(workspace):
+    """Jobs whose phases, review paths, hours and due times exercise every panel's numbers."""
+    reviewer = member_of(workspace, Role.REVIEWER)
+    for i in range(40):
+        fields = {"job_type": ("summarize_document", "draft_support_reply", "tag_ticket")[i % 3]}
+        times = {"started": 1 + i * 0.37, "total": 50 + i * 13.123457}
+        if i % 5:  # some jobs never reached the provider's answer
+            times["provider_finished"] = times["started"] + (i % 7) * 2.5 + 0.000001 * i
+        if i % 4 == 0:
+            times["reviewed"] = times["total"] - 3.3
+        elif i % 4 == 1:
+            fields["review_state"] = "approved"  # reviewed, no review stamp: completion counts
+        job = finished_job(
+            workspace,
+            costs=["0.001234"] * (1 + i % 2),
+            ago=timedelta(hours=i * 7 + 0.25, microseconds=i),
+            fields=fields,
+            **times,
+        )
+        if job.provider_finished_at and i % 3 == 0:
+            kinds = (Decision.Kind.APPROVE, Decision.Kind.REJECT, Decision.Kind.SEND_BACK)
+            kind = kinds[i % 9 // 3]
+            decision = Decision.objects.create(job=job, reviewer=reviewer, kind=kind)
+            Decision.objects.filter(pk=decision.pk).update(
+                created_at=job.provider_finished_at + timedelta(seconds=7.654321 * i)
+            )
+    now = timezone.now()
+    for i in range(9):
+        JobFactory(
+            workspace=workspace,
+            status=(Status.QUEUED, Status.RUNNING)[i % 2],
+            next_poll_at=now - timedelta(seconds=3.141593 * i * i),
+        )
+    finished_job(workspace, status=Status.FAILED, fields={"failure_kind": "timeout"})
+
+
+@pytest.mark.pg
+@pytest.mark.parametrize("window", list(WINDOWS))
+def test_database_and_python_panels_give_the_same_numbers(workspace, window):
+    _varied_jobs(workspace)
+    now = timezone.now()
+
+    def panels(in_database):
+        reads = Reads([workspace.pk], since=now - WINDOWS[window], now=now, in_database=in_database)
+        return {key: (p.rows, p.chart) for key in PANELS for p in [build_panel(key, reads)]}
+
+    in_python, in_database = panels(False), panels(True)
+
+    assert in_database == in_python
+    assert len(in_database["latency"][0]) >= 6 and in_database["poll"][0][0][0] == 9
+    assert any(row[7] is not None for row in in_database["review"][0])
 
 
 def test_panel_queries_stay_constant_as_data_grows(
