@@ -411,6 +411,13 @@ def stream_job(job_id, attempt_id, handed_over_by=""):
     same transaction as that text; a restarted worker resumes with ``starting_after=cursor``
     and so neither loses nor repeats text.
     """
+    if not Attempt.objects.filter(
+        pk=attempt_id, state__in=[Attempt.State.DISPATCHING, Attempt.State.IN_FLIGHT]
+    ).exists():
+        # The poller gave this attempt up (its task waited in the queue past the lease) or it
+        # already finished. Running it anyway would create a second provider response, revive
+        # the abandoned attempt and take the lease from the attempt that replaced it.
+        return "superseded"
     owner = worker_name("stream")
     now = timezone.now()
     taken = (
