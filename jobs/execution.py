@@ -143,14 +143,23 @@ def _dispatch_claimed(job):
     try:
         attempt = services.begin_attempt(job=job, instructions=instructions)
     except JobError:
-        if job.attempt_count >= job.attempt_limit:
+        # Refused: the job moved on, has an attempt under way (another pump claimed it after
+        # our lease ran out), or has no attempts left.
+        fresh = Job.objects.get(pk=job.pk)
+        live = fresh.attempts.filter(state__in=[Attempt.State.DISPATCHING, Attempt.State.IN_FLIGHT])
+        if (
+            fresh.status in ACTIVE
+            and fresh.attempt_count >= fresh.attempt_limit
+            and not live.exists()
+        ):
             services.fail_job(
-                job=job,
+                job=fresh,
                 actor="system:dispatcher",
                 kind="provider",
                 retryable=False,
                 reason="Steward lost track of its last attempt and none are left.",
             )
+        _release(job)  # only if the lease is still ours: the live attempt's runner needs it
         return
     if job.lane == "stream":
         from django_q.tasks import async_task
