@@ -222,7 +222,28 @@ def process_claimed(jobs, owner):
         else:
             to_poll.append((job, attempt))
     if to_poll:
+        held = _renew_leases([job for job, _ in to_poll], owner)
+        to_poll = [(job, attempt) for job, attempt in to_poll if job.pk in held]
+    if to_poll:
         _poll(to_poll)
+
+
+def _renew_leases(jobs, owner):
+    """Extend ``owner``'s lease on those of ``jobs`` it still holds; return their ids.
+
+    Dispatching the queued jobs of a large batch can take longer than the lease, and another
+    pump may have claimed the rest meanwhile: polling them too would retrieve one job twice at
+    once, so the retrieves go only to jobs whose lease is still ours, renewed for the call."""
+    now = timezone.now()
+    with transaction.atomic():
+        held = Job.objects.filter(
+            pk__in=[job.pk for job in jobs], lease_owner=owner, lease_expires_at__gt=now
+        )
+        if connection.vendor == "postgresql":
+            held = held.select_for_update()
+        ids = set(held.values_list("pk", flat=True))
+        Job.objects.filter(pk__in=ids).update(lease_expires_at=now + _lease())
+    return ids
 
 
 def _recover_lost_attempt(job, attempt):
