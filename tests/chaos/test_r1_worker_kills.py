@@ -108,9 +108,13 @@ def describe(job):
     attempts = [(a.number, a.state, a.provider_response_id, a.is_stale) for a in job.attempts.all()]
     events = [
         (e.kind, e.from_status, e.to_status, e.created_at.strftime("%H:%M:%S.%f"))
-        for e in job.events.exclude(kind="partial_output").order_by("id")
+        for e in job.events.order_by("id")
     ]
-    return f"{job.pk} {job.job_type} {job.status} attempts {attempts} events {events}"
+    return (
+        f"{job.pk} {job.job_type} {job.status} lease {job.lease_owner!r} until "
+        f"{job.lease_expires_at} next poll {job.next_poll_at} cursor {job.stream_cursor} "
+        f"attempts {attempts} events {events}"
+    )
 
 
 def orphan_attempt(fake, response_id):
@@ -182,7 +186,11 @@ def test_worker_and_cluster_kills_lose_and_duplicate_nothing(
             message="every job to finish after the kills stopped",
         )
     except AssertionError as error:
-        raise AssertionError(f"{error}; statuses now {status_counts(job_ids)}") from None
+        stuck = Job.objects.filter(pk__in=job_ids, status__in=[Status.QUEUED, Status.RUNNING])
+        raise AssertionError(
+            f"{error}; statuses now {status_counts(job_ids)}; "
+            f"one of them: {describe(stuck.first())}"
+        ) from None
 
     jobs = {job.pk: job for job in Job.objects.filter(pk__in=job_ids)}
     attempts = list(Attempt.objects.filter(job_id__in=job_ids))
