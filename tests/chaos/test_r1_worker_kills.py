@@ -10,10 +10,21 @@ import time
 from collections import Counter, defaultdict
 
 import pytest
+from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.status import Stat
 
 from jobs import services
-from jobs.models import TERMINAL, Artifact, Attempt, Job, JobEvent, ReviewState, Status
+from jobs.models import (
+    TERMINAL,
+    Artifact,
+    Attempt,
+    Job,
+    JobEvent,
+    PumpSlot,
+    ReviewState,
+    Status,
+)
 from tests.factories import WorkspaceFactory, member_of
 from tests.processes import wait_for
 
@@ -189,7 +200,9 @@ def test_worker_and_cluster_kills_lose_and_duplicate_nothing(
         stuck = Job.objects.filter(pk__in=job_ids, status__in=[Status.QUEUED, Status.RUNNING])
         raise AssertionError(
             f"{error}; statuses now {status_counts(job_ids)}; "
-            f"one of them: {describe(stuck.first())}"
+            f"one of them: {describe(stuck.first())}; at {timezone.now()} pump slots "
+            f"{list(PumpSlot.objects.values_list('slot', 'owner', 'heartbeat_at'))}, "
+            f"{get_broker().queue_size()} tasks queued"
         ) from None
 
     jobs = {job.pk: job for job in Job.objects.filter(pk__in=job_ids)}
