@@ -190,14 +190,23 @@ def _open_attempt(job):
     try:
         attempt = services.begin_attempt(job=job, instructions=instructions)
     except JobError:
-        if job.attempt_count >= job.attempt_limit:
+        # Refused: the job moved on, has an attempt under way (another pump claimed it after
+        # our lease ran out), or has no attempts left.
+        fresh = Job.objects.get(pk=job.pk)
+        live = fresh.attempts.filter(state__in=[Attempt.State.DISPATCHING, Attempt.State.IN_FLIGHT])
+        if (
+            fresh.status in ACTIVE
+            and fresh.attempt_count >= fresh.attempt_limit
+            and not live.exists()
+        ):
             services.fail_job(
-                job=job,
+                job=fresh,
                 actor="system:dispatcher",
                 kind="provider",
                 retryable=False,
                 reason="Steward lost track of its last attempt and none are left.",
             )
+        _release(job)  # only if the lease is still ours: the live attempt's runner needs it
         return None
     if job.lane == "stream":
         enqueue("jobs.tasks.stream_job", str(job.pk), attempt.pk, job.lease_owner)
@@ -239,7 +248,28 @@ def process_claimed(jobs, owner):
         # crowd polls out of the batches. A dispatch task or a later turn starts it.
         _release(job, next_poll_at=later)
     if to_poll:
+        held = _renew_leases([job for job, _ in to_poll], owner)
+        to_poll = [(job, attempt) for job, attempt in to_poll if job.pk in held]
+    if to_poll:
         _poll(to_poll)
+
+
+def _renew_leases(jobs, owner):
+    """Extend ``owner``'s lease on those of ``jobs`` it still holds; return their ids.
+
+    Dispatching the queued jobs of a large batch can take longer than the lease, and another
+    pump may have claimed the rest meanwhile: polling them too would retrieve one job twice at
+    once, so the retrieves go only to jobs whose lease is still ours, renewed for the call."""
+    now = timezone.now()
+    with transaction.atomic():
+        held = Job.objects.filter(
+            pk__in=[job.pk for job in jobs], lease_owner=owner, lease_expires_at__gt=now
+        )
+        if connection.vendor == "postgresql":
+            held = held.select_for_update()
+        ids = set(held.values_list("pk", flat=True))
+        Job.objects.filter(pk__in=ids).update(lease_expires_at=now + _lease())
+    return ids
 
 
 def _recover_lost_attempt(job, attempt):
@@ -447,6 +477,13 @@ def stream_job(job_id, attempt_id, handed_over_by=""):
     same transaction as that text; a restarted worker resumes with ``starting_after=cursor``
     and so neither loses nor repeats text.
     """
+    if not Attempt.objects.filter(
+        pk=attempt_id, state__in=[Attempt.State.DISPATCHING, Attempt.State.IN_FLIGHT]
+    ).exists():
+        # The poller gave this attempt up (its task waited in the queue past the lease) or it
+        # already finished. Running it anyway would create a second provider response, revive
+        # the abandoned attempt and take the lease from the attempt that replaced it.
+        return "superseded"
     owner = worker_name("stream")
     now = timezone.now()
     taken = (

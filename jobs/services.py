@@ -382,10 +382,17 @@ def fail_job(
 
 @transaction.atomic
 def begin_attempt(*, job, instructions, actor="system:dispatcher"):
-    """Open the next attempt before the provider is called, so a crash leaves a trace."""
-    job = _fresh(job)
+    """Open the next attempt before the provider is called, so a crash leaves a trace.
+
+    Refuses while another attempt is still dispatching or in flight: a pump whose batch
+    outlived its lease may still be working on a job another pump has claimed since, and two
+    live attempts would mean two provider responses for one job. The job row is locked so
+    two dispatchers cannot both see "no live attempt"."""
+    job = Job.objects.select_for_update().get(pk=job.pk)
     if job.status != Status.QUEUED:
         raise TransitionNotAllowed(f"Only queued jobs start attempts (this one is {job.status}).")
+    if job.attempts.filter(state__in=[Attempt.State.DISPATCHING, Attempt.State.IN_FLIGHT]).exists():
+        raise TransitionNotAllowed("This job already has an attempt under way.")
     if job.attempt_count >= job.attempt_limit:
         raise TransitionNotAllowed(refusal(job, "retry"))
     number = job.attempt_count + 1
