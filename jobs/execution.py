@@ -118,7 +118,7 @@ def _dispatch_claimed(jobs):
     Each job is checked on its own first (deadline, a paused workspace, the circuit breaker,
     the attempt limit); the creates of those that may start then go out together, so a batch
     of new work costs the pump one round trip's wait rather than one per job."""
-    ready = [(job, attempt) for job in jobs if (attempt := _open_attempt(job)) is not None]
+    ready = [(job, attempt) for job in jobs if (attempt := _try_open_attempt(job)) is not None]
     if not ready:
         return
     results = provider.create_many(
@@ -154,6 +154,17 @@ def _dispatch_claimed(jobs):
         )
         _release(job)
     circuit.record(ok=ok, failed=failed, rate_limited=limited)
+
+
+def _try_open_attempt(job):
+    """``_open_attempt``, but one job that cannot start (say its job type was removed from the
+    registry) must not stop the rest of the batch: it is logged and, its lease lapsing, tried
+    again later."""
+    try:
+        return _open_attempt(job)
+    except Exception:
+        log.exception("job %s could not start; it is tried again after its lease", job.pk)
+        return None
 
 
 def _open_attempt(job):
@@ -421,10 +432,18 @@ def run_pump(slot=0, seconds=None, owner=None):
         if tick - last_sweep >= 5:
             sweep_expired()
             last_sweep = tick
-        jobs = claim_due(owner)
-        if jobs:
-            process_claimed(jobs, owner)
-            worked += len(jobs)
+        try:
+            jobs = claim_due(owner)
+            if jobs:
+                process_claimed(jobs, owner)
+                worked += len(jobs)
+                continue
+        except Exception:
+            # The pump outlives a failed turn (a dropped database connection, a bug one job
+            # trips): the batch's leases lapse, so its jobs are claimed again later.
+            log.exception("pump %s: a turn failed; its jobs are retried after their lease", owner)
+            connection.close()  # reopened by the next query
+            time.sleep(1)
             continue
         time.sleep(0.1)
     # Hand the slot over: the successor this pump's task enqueues has a new owner name, and

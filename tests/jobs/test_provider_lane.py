@@ -178,6 +178,14 @@ def test_a_burst_of_new_work_is_started_a_turn_at_a_time_behind_due_polls(fake, 
     pump_until(lambda: {reload(j).status for j in burst} == {Status.COMPLETED})
 
 
+def test_one_job_that_cannot_start_does_not_stop_the_pump_or_its_batch(fake):
+    retired = submit()
+    Job.objects.filter(pk=retired.pk).update(job_type="retired_type")  # gone from the registry
+    fine = submit()
+    pump_until(lambda: reload(fine).status == Status.COMPLETED)
+    assert reload(retired).status == Status.QUEUED and not reload(retired).attempts.exists()
+
+
 def test_500_then_success(fake):
     job = submit(directive="[fake:create_errors=500]")
     execution.dispatch_job(job.pk)
