@@ -1,6 +1,7 @@
 """A reviewer works a draft in Chromium; the submitter then reads what was approved."""
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import Role
 from jobs.models import Job, Status
@@ -29,7 +30,7 @@ def test_reviewer_claims_edits_sees_diff_approves_and_submitter_sees_it(
     page = new_page()
     log_in_with_form(page, live_server.url, reviewer.username)
     page.click("nav >> text=Review")
-    assert page.locator("[data-queue-row]").count() == 2
+    expect(page.locator("[data-queue-row]")).to_have_count(2)  # waits for the page to load
     screenshot(page, "review-queue")
 
     page.click(f"a[href='/review/{draft.pk}/']")
