@@ -50,6 +50,16 @@ def machine_notes():
     return f"{os.cpu_count()} cores; load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
 
 
+def append_results(script, title, text, argv=None):
+    """Append a run's section to bench/RESULTS.md with its command and date."""
+    path = ROOT / "bench" / "RESULTS.md"
+    if not path.exists():
+        path.write_text("# Steward benchmark results\n")
+    command = f"python bench/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
+    with path.open("a") as out:
+        out.write(f"\n## {title} ({utc_now_text()})\n\nCommand: `{command}`\n\n{text}\n")
+
+
 def utc_now_text():
     return subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
 

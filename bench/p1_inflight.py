@@ -476,16 +476,7 @@ def main(argv=None):
     )
     print("\n" + report)
     if args.results:
-        write_results(report, argv)
-
-
-def write_results(report, argv):
-    path = Path(__file__).resolve().parent / "RESULTS.md"
-    if not path.exists():
-        path.write_text("# Steward benchmark results\n")
-    command = "python bench/p1_inflight.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    with path.open("a") as out:
-        out.write(f"\n## P1 run ({common.utc_now_text()})\n\nCommand: `{command}`\n\n{report}\n")
+        common.append_results("p1_inflight.py", "P1 run", report, argv)
 
 
 if __name__ == "__main__":

@@ -288,13 +288,7 @@ def main(argv=None):
     report = "\n".join(lines)
     print(report)
     if args.results:
-        path = Path(__file__).resolve().parent / "RESULTS.md"
-        if not path.exists():
-            path.write_text("# Steward benchmark results\n")
-        command = "python bench/p2_retrieves.py " + " ".join(argv or sys.argv[1:])
-        with path.open("a") as out:
-            out.write(f"\n## P2 run ({common.utc_now_text()})\n\nCommand: `{command}`\n\n")
-            out.write(report + "\n")
+        common.append_results("p2_retrieves.py", "P2 run", report, argv)
 
 
 if __name__ == "__main__":

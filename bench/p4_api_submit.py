@@ -428,18 +428,7 @@ def main(argv=None):
     common.clean_slate()
     print("\n" + text)
     if args.results:
-        write_results(text, argv)
-
-
-def write_results(text, argv):
-    path = Path(__file__).resolve().parent / "RESULTS.md"
-    command = "python bench/p4_api_submit.py " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
-    with path.open("a") as out:
-        out.write(
-            f"\n## P4 API submit ({common.utc_now_text()})\n\nCommand: `{command}`\n\n{text}\n"
-        )
+        common.append_results("p4_api_submit.py", "P4 API submit", text, argv)
 
 
 if __name__ == "__main__":

@@ -485,14 +485,7 @@ def main(argv=None):
     text = "\n".join(parts)
     print("\n" + text)
     if args.results:
-        path = Path(__file__).resolve().parent / "RESULTS.md"
-        command = "python bench/p5_end_to_end.py " + " ".join(
-            argv if argv is not None else sys.argv[1:]
-        )
-        with path.open("a") as out:
-            out.write(
-                f"\n## P5 end to end ({common.utc_now_text()})\n\nCommand: `{command}`\n\n{text}\n"
-            )
+        common.append_results("p5_end_to_end.py", "P5 end to end", text, argv)
 
 
 if __name__ == "__main__":
