@@ -85,6 +85,27 @@ class Cluster:
         self.stop()
 
 
+def start_cluster_with_pumps(env, pump_slots=(0,)):
+    """Start a cluster and a pump for each slot. Tests flush the migration's watchdog schedule,
+    so it is put back first: a pump killed with its worker is restarted as in production."""
+    from django_q.models import Schedule
+    from django_q.tasks import async_task
+
+    Schedule.objects.get_or_create(
+        name="steward-pump-watchdog",
+        defaults={
+            "func": "jobs.tasks.watchdog",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
+    cluster = Cluster(env).start()
+    for slot in pump_slots:
+        async_task("jobs.tasks.run_pump", slot, group="pump")
+    return cluster
+
+
 def wait_for(predicate, *, timeout=30.0, interval=0.2, message="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

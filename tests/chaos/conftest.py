@@ -5,10 +5,8 @@ the CI log sees how many jobs, faults, kills and outcomes each run had."""
 
 import pytest
 from django.conf import settings
-from django_q.models import Schedule
-from django_q.tasks import async_task
 
-from tests.processes import Cluster, steward_env
+from tests.processes import start_cluster_with_pumps, steward_env
 
 _REPORTS = []
 
@@ -59,19 +57,8 @@ def clusters():
         started = []
 
         def start(self, env, *, pump_slots=(0,)):
-            Schedule.objects.get_or_create(
-                name="steward-pump-watchdog",
-                defaults={
-                    "func": "jobs.tasks.watchdog",
-                    "schedule_type": Schedule.MINUTES,
-                    "minutes": 1,
-                    "repeats": -1,
-                },
-            )
-            cluster = Cluster(env).start()
+            cluster = start_cluster_with_pumps(env, pump_slots)
             self.started.append(cluster)
-            for slot in pump_slots:
-                async_task("jobs.tasks.run_pump", slot, group="pump")
             return cluster
 
     group = Clusters()

@@ -6,13 +6,11 @@ import time
 import pytest
 from django.conf import settings
 from django.utils import timezone
-from django_q.models import Schedule
-from django_q.tasks import async_task
 
 from jobs import services
 from jobs.models import Job, Status
 from tests.factories import WorkspaceFactory, member_of
-from tests.processes import Cluster, steward_env, wait_for
+from tests.processes import start_cluster_with_pumps, steward_env, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -48,19 +46,7 @@ def start_cluster(cluster_env):
 
 
 def _start(env):
-    """Start a cluster and its pump (the migration's watchdog schedule was flushed)."""
-    Schedule.objects.get_or_create(
-        name="steward-pump-watchdog",
-        defaults={
-            "func": "jobs.tasks.watchdog",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-        },
-    )
-    cluster = Cluster(env).start()
-    async_task("jobs.tasks.run_pump", 0, group="pump")
-    return cluster
+    return start_cluster_with_pumps(env)
 
 
 def submit_many(count, job_type="summarize_document", directive=""):
