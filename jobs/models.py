@@ -293,6 +293,10 @@ class Attempt(models.Model):
         return None
 
 
+# An attempt in these states may still produce a provider response: a job has at most one.
+LIVE_ATTEMPT_STATES = (Attempt.State.DISPATCHING, Attempt.State.IN_FLIGHT)
+
+
 class Artifact(models.Model):
     """An output of a job. Versions are never overwritten: an edit adds the next version."""
 

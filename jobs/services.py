@@ -10,9 +10,8 @@ import json
 import random
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed
 
@@ -31,6 +30,7 @@ from .job_types import get_job_type
 from .job_types.registry import RETAINING_LANES
 from .models import (
     ACTIVE,
+    LIVE_ATTEMPT_STATES,
     TERMINAL,
     Artifact,
     Attempt,
@@ -72,10 +72,9 @@ def _actor_fields(actor):
     return actor, actor.get_username()
 
 
-def record_event(job, kind, *, actor, from_status="", to_status="", message="", data=None):
-    """Append one audit event; listeners hear about it once the transaction commits."""
+def _event(job, kind, *, actor, from_status="", to_status="", message="", data=None):
     user, label = _actor_fields(actor)
-    event = JobEvent.objects.create(
+    return JobEvent(
         job=job,
         kind=kind,
         actor=user,
@@ -85,8 +84,20 @@ def record_event(job, kind, *, actor, from_status="", to_status="", message="", 
         message=message[:300],
         data=data or {},
     )
-    transaction.on_commit(lambda: hooks.emit_after_commit(event))
-    return event
+
+
+def record_event(job, kind, **fields):
+    """Append one audit event; listeners hear about it once the transaction commits."""
+    return record_events([_event(job, kind, **fields)])[0]
+
+
+def record_events(events):
+    """Append unsaved ``JobEvent`` rows in one insert (a pump starts dozens of attempts a
+    turn); listeners hear about each once the transaction commits."""
+    JobEvent.objects.bulk_create(events)
+    for event in events:
+        transaction.on_commit(lambda event=event: hooks.emit_after_commit(event))
+    return events
 
 
 def refusal(job, transition_name):
@@ -156,11 +167,17 @@ def transition_job(*, job, transition, actor, kind, message="", data=None, **cha
 
 def reviewer_notes_for(job):
     """Notes reviewers left when sending the job back; the next attempt's instructions use them."""
-    return [
-        notes
-        for notes in job.events.filter(kind="sent_back").values_list("data__notes", flat=True)
-        if notes
-    ]
+    return reviewer_notes_by_job([job]).get(job.pk, [])
+
+
+def reviewer_notes_by_job(jobs):
+    """``reviewer_notes_for`` for many jobs in one query: job id -> notes, oldest first."""
+    notes = {}
+    sent_back = JobEvent.objects.filter(job__in=jobs, kind="sent_back").order_by("id")
+    for job_id, text in sent_back.values_list("job_id", "data__notes"):
+        if text:
+            notes.setdefault(job_id, []).append(text)
+    return notes
 
 
 # --- submission ----------------------------------------------------------------------------
@@ -383,61 +400,135 @@ def fail_job(
 @transaction.atomic
 def begin_attempt(*, job, instructions, actor="system:dispatcher"):
     """Open the next attempt before the provider is called, so a crash leaves a trace.
+    Raises ``TransitionNotAllowed`` with the reason when the job may not start one now."""
+    started, refused = begin_attempts(starts=[(job, instructions)], actor=actor)
+    if refused:
+        raise TransitionNotAllowed(refused[0][1])
+    return started[0][1]
 
-    Refuses while another attempt is still dispatching or in flight: a pump whose batch
-    outlived its lease may still be working on a job another pump has claimed since, and two
-    live attempts would mean two provider responses for one job. The job row is locked so
-    two dispatchers cannot both see "no live attempt"."""
-    job = Job.objects.select_for_update().get(pk=job.pk)
-    if job.status != Status.QUEUED:
-        raise TransitionNotAllowed(f"Only queued jobs start attempts (this one is {job.status}).")
-    if job.attempts.filter(state__in=[Attempt.State.DISPATCHING, Attempt.State.IN_FLIGHT]).exists():
-        raise TransitionNotAllowed("This job already has an attempt under way.")
-    if job.attempt_count >= job.attempt_limit:
-        raise TransitionNotAllowed(refusal(job, "retry"))
-    number = job.attempt_count + 1
-    Job.objects.filter(pk=job.pk).update(attempt_count=number, wait_reason="")
-    attempt = Attempt.objects.create(
-        job=job, number=number, instructions=instructions, model=job.model
+
+@transaction.atomic
+def begin_attempts(*, starts, actor="system:dispatcher"):
+    """Open the next attempt of each ``(job, instructions)`` in ``starts``, in one transaction
+    and a handful of statements whatever their number. Returns ``(started, refused)``:
+    ``(job, attempt)`` pairs, and ``(job, reason)`` for jobs that may not start now.
+
+    A job is refused unless it is queued, has attempts left and has no other attempt still
+    dispatching or in flight: a pump whose batch outlived its lease may still be working on a
+    job another pump has claimed since, and two live attempts would mean two provider
+    responses for one job. The job rows are locked (in id order, so two dispatchers cannot
+    deadlock) so two dispatchers cannot both see "no live attempt"."""
+    ids = [job.pk for job, _ in starts]
+    locked = Job.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    current = {job.pk: job for job in locked}
+    live = set(
+        Attempt.objects.filter(job_id__in=ids, state__in=LIVE_ATTEMPT_STATES).values_list(
+            "job_id", flat=True
+        )
     )
-    record_event(
-        job,
-        "attempt_started",
-        actor=actor,
-        from_status=job.status,
-        to_status=job.status,
-        message=f"Attempt {number} started.",
-        data={"attempt": number},
-    )
-    return attempt
+    started, refused, events = [], [], []
+    for job, instructions in starts:
+        fresh = current[job.pk]
+        if fresh.status != Status.QUEUED:
+            refused.append((job, f"Only queued jobs start attempts (this one is {fresh.status})."))
+        elif fresh.pk in live:
+            refused.append((job, "This job already has an attempt under way."))
+        elif fresh.attempt_count >= fresh.attempt_limit:
+            refused.append((job, refusal(fresh, "retry")))
+        else:
+            number = job.attempt_count = fresh.attempt_count + 1
+            attempt = Attempt(job=job, number=number, instructions=instructions, model=job.model)
+            started.append((job, attempt))
+            events.append(
+                _event(
+                    job,
+                    "attempt_started",
+                    actor=actor,
+                    from_status=fresh.status,
+                    to_status=fresh.status,
+                    message=f"Attempt {number} started.",
+                    data={"attempt": number},
+                )
+            )
+    if started:
+        # every row is locked and checked above, so one relative update numbers them all
+        Job.objects.filter(pk__in=[job.pk for job, _ in started]).update(
+            attempt_count=F("attempt_count") + 1, wait_reason=""
+        )
+        Attempt.objects.bulk_create([attempt for _, attempt in started])
+        record_events(events)
+    return started, refused
 
 
 @transaction.atomic
 def record_dispatch(*, attempt, response_id, provider_status, request_id="", next_poll_at=None):
     """The provider accepted the attempt: store its response id and when to look again."""
-    Attempt.objects.filter(pk=attempt.pk).update(
-        provider_response_id=response_id,
-        provider_status=provider_status,
-        request_id=request_id,
-        state=Attempt.State.IN_FLIGHT,
-    )
-    job = Job.objects.get(pk=attempt.job_id)
-    # "started" is when the model got the work, even while the provider still queues it
-    Job.objects.filter(pk=job.pk).update(
-        next_poll_at=next_poll_at or timezone.now(),
-        started_at=Coalesce("started_at", timezone.now()),
-    )
-    record_event(
-        job,
-        "dispatched",
-        actor="system:dispatcher",
-        from_status=job.status,
-        to_status=job.status,
-        message="Sent to the model.",
-        data={"attempt": attempt.number, "request_id": request_id},
+    record_dispatches(
+        [(attempt, response_id, provider_status, request_id)], next_poll_at=next_poll_at
     )
     attempt.refresh_from_db()
     return attempt
+
+
+@transaction.atomic
+def record_dispatches(accepted, *, next_poll_at=None, release=False):
+    """The provider accepted these attempts: ``accepted`` holds ``(attempt, response_id,
+    provider_status, request_id)``. Stores each response id, sets when to look at the job
+    again and, with ``release``, drops the lease the job's dispatcher held (``attempt.job``'s
+    ``lease_owner``; a lease another worker took since stays), in one statement per table.
+    "started" is when the model got the work, even while the provider still queues it."""
+    now = timezone.now()
+    next_poll_at = next_poll_at or now
+    attempt_table, job_table = Attempt._meta.db_table, Job._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {attempt_table} SET provider_response_id = %s, provider_status = %s, "
+            "request_id = %s, state = %s WHERE id = %s",
+            [
+                (response_id, provider_status, request_id, Attempt.State.IN_FLIGHT, attempt.pk)
+                for attempt, response_id, provider_status, request_id in accepted
+            ],
+        )
+        released = "CASE WHEN lease_owner = %s THEN '' ELSE lease_owner END"
+        cursor.executemany(
+            f"UPDATE {job_table} SET next_poll_at = %s, started_at = COALESCE(started_at, %s), "
+            f"lease_expires_at = CASE WHEN lease_owner = %s THEN NULL ELSE lease_expires_at END, "
+            f"lease_owner = {released} WHERE id = %s",
+            [
+                (
+                    _db_time(next_poll_at),
+                    _db_time(now),
+                    owner,
+                    owner,
+                    _db_id(attempt.job_id),
+                )
+                for attempt, *_ in accepted
+                for owner in [attempt.job.lease_owner if release else None]
+            ],
+        )
+    jobs = Job.objects.only("id", "status").in_bulk([attempt.job_id for attempt, *_ in accepted])
+    record_events(
+        [
+            _event(
+                jobs[attempt.job_id],
+                "dispatched",
+                actor="system:dispatcher",
+                from_status=jobs[attempt.job_id].status,
+                to_status=jobs[attempt.job_id].status,
+                message="Sent to the model.",
+                data={"attempt": attempt.number, "request_id": request_id},
+            )
+            for attempt, _, _, request_id in accepted
+        ]
+    )
+
+
+def _db_time(value):
+    return Job._meta.get_field("next_poll_at").get_db_prep_value(value, connection)
+
+
+def _db_id(value):
+    return Job._meta.pk.get_db_prep_value(value, connection)
 
 
 @transaction.atomic

@@ -30,7 +30,9 @@ def steward_env(fake_base_url, **extra):
         OPENAI_BASE_URL=fake_base_url,
         PYTHONPATH=str(ROOT),
         DJANGO_SETTINGS_MODULE="config.settings",
-        LOG_LEVEL="WARNING",
+        # TEST_WORKER_LOG_LEVEL=INFO keeps django-q's scheduler and reincarnation lines in
+        # var/test-logs/ when a worker test has to be debugged
+        LOG_LEVEL=os.environ.get("TEST_WORKER_LOG_LEVEL", "WARNING"),
     )
     env.pop("OPENAI_API_KEY", None)
     env.update({key: str(value) for key, value in extra.items()})

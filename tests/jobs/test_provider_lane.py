@@ -353,3 +353,26 @@ def test_circuit_opens_on_errors_holds_dispatch_and_lets_high_priority_first(fak
     assert claimed[0].pk == urgent.pk
     execution.process_claimed(claimed, owner)
     assert circuit.state() == "closed"
+
+
+def test_starting_a_batch_costs_the_same_statements_for_4_jobs_as_for_16(fake, settings):
+    """A pump turn opens its attempts, records the provider's answers and writes their audit
+    events in one go: the statement count must not grow with the batch."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.PUMP_STARTS_PER_TURN = 16
+    counts = []
+    for size in (1, 4, 16):  # the first turn also creates the circuit breaker's rows
+        batch = [submit() for _ in range(size)]
+        claimed = execution.claim_due("test-pump", limit=size, job_ids=[j.pk for j in batch])
+        with CaptureQueriesContext(connection) as queries:
+            execution.process_claimed(claimed, "test-pump")
+        counts.append(len(queries.captured_queries))
+        for job in map(reload, batch):
+            attempt = job.attempts.get()
+            assert attempt.state == Attempt.State.IN_FLIGHT and attempt.provider_response_id
+            assert job.lease_owner == "" and job.started_at is not None
+            kinds = list(job.events.values_list("kind", flat=True))
+            assert kinds == ["submitted", "attempt_started", "dispatched"]
+    assert counts[1] == counts[2], f"statements for 4 and 16 starts: {counts[1:]}"
