@@ -339,7 +339,7 @@ def _poll(pairs):
         _log_polls(pairs, began, now)
     Attempt.objects.filter(pk__in=[a.pk for _, a in pairs]).update(polls=F("polls") + 1)
     ok = failed = limited = 0
-    waiting = []
+    waiting, completed = [], []
     for job, attempt in pairs:
         result = snapshots[attempt.provider_response_id]
         if isinstance(result, ProviderError):
@@ -356,6 +356,9 @@ def _poll(pairs):
                 waiting.append(job)
             continue
         ok += 1
+        if result.outcome is not None and result.outcome.status == "completed":
+            completed.append((job, attempt, result.outcome))
+            continue
         if result.outcome is not None:
             _apply_result(job, attempt, result.outcome)
             continue
@@ -369,6 +372,9 @@ def _poll(pairs):
         )
         waiting.append(job)
     _reschedule(waiting)
+    # the plain completions of the batch in one go; the rest one at a time, with every check
+    for job, attempt, outcome in services.finish_completed_batch(completed) if completed else []:
+        _apply_result(job, attempt, outcome)
     circuit.record(ok=ok, failed=failed, rate_limited=limited, now=now)
 
 

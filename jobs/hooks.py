@@ -52,13 +52,17 @@ def review_state_for(job):
 
 
 def add_event_listener(listener):
+    """Register ``listener(events)``: called with the events each transaction wrote, once it
+    has committed (a batch from a pump turn, one event from most actions)."""
     if listener not in _listeners:
         _listeners.append(listener)
 
 
-def emit_after_commit(event):
+def emit_after_commit(events):
     for listener in list(_listeners):
         try:
-            listener(event)
+            listener(events)
         except Exception:  # a notification must never undo or break a state change
-            log.exception("job event listener %r failed for event %s", listener, event.pk)
+            log.exception(
+                "job event listener %r failed for events %s", listener, [e.pk for e in events]
+            )

@@ -95,8 +95,7 @@ def record_events(events):
     """Append unsaved ``JobEvent`` rows in one insert (a pump starts dozens of attempts a
     turn); listeners hear about each once the transaction commits."""
     JobEvent.objects.bulk_create(events)
-    for event in events:
-        transaction.on_commit(lambda event=event: hooks.emit_after_commit(event))
+    transaction.on_commit(lambda: hooks.emit_after_commit(events))
     return events
 
 
@@ -652,6 +651,190 @@ def finish_attempt(*, job, attempt, outcome: AttemptOutcome, actor="system:polle
         "incomplete": _finish_incomplete,
     }.get(outcome.status, _finish_failed)
     return finish(job, attempt, outcome, actor, from_status)
+
+
+def finish_completed_batch(finished, *, actor="system:poller"):
+    """``finish_attempt`` for a pump's batch of completed responses, in a few statements for
+    the whole batch. ``finished`` holds ``(job, attempt, outcome)`` whose outcome completed.
+
+    Only the plain case is applied here: the attempt is still in flight and is the job's
+    current one, and the job is still active. The job rows are locked while the batch is
+    written and each job still moves through its FSM transition (start, then complete or
+    hold_for_review, as the review router decides), with one event each, exactly as
+    ``finish_attempt`` would. Returns the items left for ``finish_attempt`` one at a time:
+    duplicates, stale or superseded results, and the whole batch if a row changed under it."""
+    try:
+        with transaction.atomic():
+            return _finish_completed_batch(finished, actor)
+    except (ConcurrentUpdate, IntegrityError):
+        return list(finished)  # something moved under the batch: the careful path decides
+
+
+def _finish_completed_batch(finished, actor):
+    ids = [job.pk for job, _, _ in finished]
+    current = {j.pk: j for j in Job.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    stored = Attempt.objects.in_bulk([attempt.pk for _, attempt, _ in finished])
+    plain, left = [], []
+    for item in finished:
+        job, attempt, outcome = current[item[0].pk], stored[item[1].pk], item[2]
+        if (
+            attempt.state == Attempt.State.IN_FLIGHT
+            and job.status in ACTIVE
+            and attempt.number == job.attempt_count
+        ):
+            plain.append((job, attempt, outcome))
+        else:
+            left.append(item)
+    if not plain:
+        return left
+    now = timezone.now()
+    latest = dict(
+        Artifact.objects.filter(job_id__in=[job.pk for job, _, _ in plain], kind=Artifact.Kind.TEXT)
+        .values_list("job_id")
+        .annotate(Max("version"))
+    )
+    attempt_rows, job_rows, artifacts, events = [], [], [], []
+    for job, attempt, outcome in plain:
+        from_status, usage = job.status, outcome.usage
+        if job.status == Status.QUEUED:
+            job.start()  # the provider finished before any poll saw it running
+            job.started_at = job.started_at or now
+        job.review_state = hooks.review_state_for(job)
+        held = job.review_state in (ReviewState.PENDING, ReviewState.ESCALATED)
+        transition = "hold_for_review" if held else "complete"
+        if not can_proceed(getattr(job, transition)):
+            raise ConcurrentUpdate(refusal(job, transition))
+        getattr(job, transition)()
+        done = None if held else now
+        attempt_rows.append(
+            (
+                usage.input_tokens,
+                usage.cached_tokens,
+                usage.output_tokens,
+                usage.reasoning_tokens,
+                usage.cost,
+                usage.price_version,
+                outcome.provider_status or attempt.provider_status,
+                outcome.model or attempt.model,
+                outcome.service_tier,
+                outcome.output,
+                now,
+                outcome.failure_kind,
+                outcome.error_code,
+                outcome.error_message[:2000],
+                attempt.pk,
+            )
+        )
+        job_rows.append(
+            (
+                job.status,
+                job.review_state,
+                now,
+                job.started_at,
+                done,
+                done,
+                now,
+                usage.input_tokens,
+                usage.cached_tokens,
+                usage.output_tokens,
+                usage.reasoning_tokens,
+                usage.cost,
+                job.pk,
+                from_status,
+            )
+        )
+        artifacts.append(
+            Artifact(
+                job=job,
+                kind=Artifact.Kind.TEXT,
+                version=(latest.get(job.pk) or 0) + 1,
+                text=outcome.text,
+                attempt=attempt,
+                note="Model output",
+            )
+        )
+        events.append(
+            _event(
+                job,
+                "needs_review" if held else "completed",
+                actor=actor,
+                from_status=from_status,
+                to_status=job.status,
+                message="The draft is ready and waits for a reviewer." if held else "Finished.",
+            )
+        )
+    _update_many(
+        Attempt,
+        "input_tokens = %s, cached_tokens = %s, output_tokens = %s, reasoning_tokens = %s, "
+        "cost = %s, price_version = %s, provider_status = %s, model = %s, service_tier = %s, "
+        "output = %s, finished_at = %s, error_kind = %s, error_code = %s, error_message = %s, "
+        f"state = '{Attempt.State.SUCCEEDED}', is_stale = FALSE WHERE id = %s",
+        [
+            "input_tokens",
+            "cached_tokens",
+            "output_tokens",
+            "reasoning_tokens",
+            "cost",
+            "price_version",
+            "provider_status",
+            "model",
+            "service_tier",
+            "output",
+            "finished_at",
+            "error_kind",
+            "error_code",
+            "error_message",
+            "id",
+        ],
+        attempt_rows,
+    )
+    changed = _update_many(
+        Job,
+        "status = %s, review_state = %s, provider_finished_at = %s, started_at = %s, "
+        "completed_at = %s, finished_at = %s, updated_at = %s, next_poll_at = NULL, "
+        "lease_owner = '', lease_expires_at = NULL, input_tokens = input_tokens + %s, "
+        "cached_tokens = cached_tokens + %s, output_tokens = output_tokens + %s, "
+        "reasoning_tokens = reasoning_tokens + %s, cost = cost + %s "
+        "WHERE id = %s AND status = %s",
+        [
+            "status",
+            "review_state",
+            "provider_finished_at",
+            "started_at",
+            "completed_at",
+            "finished_at",
+            "updated_at",
+            "input_tokens",
+            "cached_tokens",
+            "output_tokens",
+            "reasoning_tokens",
+            "cost",
+            "id",
+            "status",
+        ],
+        job_rows,
+    )
+    if changed != len(job_rows):  # a status moved although the rows were locked (SQLite)
+        raise ConcurrentUpdate("A job changed while its result was applied.")
+    Artifact.objects.bulk_create(artifacts)
+    record_events(events)
+    return left
+
+
+def _update_many(model, assignments, fields, rows):
+    """One ``UPDATE`` statement run for every row of ``rows`` (psycopg pipelines them); values
+    are prepared by the named model fields, as the ORM would. Returns the rows changed."""
+    prepare = [model._meta.get_field(name) for name in fields]
+    prepared = [
+        [
+            field.get_db_prep_save(value, connection)
+            for field, value in zip(prepare, row, strict=True)
+        ]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {model._meta.db_table} SET {assignments}", prepared)
+        return cursor.rowcount
 
 
 def _finish_completed(job, attempt, outcome, actor, from_status):

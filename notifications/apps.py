@@ -10,6 +10,6 @@ class NotificationsConfig(AppConfig):
         # transaction that wrote a job event commits.
         from jobs.hooks import add_event_listener
 
-        from .listeners import on_job_event
+        from .listeners import on_job_events
 
-        add_event_listener(on_job_event)
+        add_event_listener(on_job_events)

@@ -5,11 +5,8 @@
 OpenAI SDK runs on another makes the SDK see a half-initialised module and crash the call
 (``AttributeError: partially initialized module 'httpx'``)."""
 
-from .models import Topic
-from .services import on_job_event as notify
+from .services import on_job_events as notify
 
 
-def on_job_event(event):
-    if event.kind not in Topic.values:
-        return  # most events (dispatch, polls, partial output) are nobody's notification
-    notify(event)
+def on_job_events(events):
+    notify(events)

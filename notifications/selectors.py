@@ -26,13 +26,23 @@ def preference_grid(user):
     return grid
 
 
-def wants(user, channel, topic):
-    """Whether ``user`` wants ``topic`` on ``channel`` (their choice, else the default)."""
-    choice = (
-        NotificationPreference.objects.filter(user=user, channel=channel, topic=topic)
-        .values_list("enabled", flat=True)
-        .first()
-    )
+def choices_for(user_ids):
+    """The stored notification choices of these users: ``(user id, channel, topic) -> on``."""
+    rows = NotificationPreference.objects.filter(user_id__in=user_ids)
+    return {
+        (user_id, channel, topic): enabled
+        for user_id, channel, topic, enabled in rows.values_list(
+            "user_id", "channel", "topic", "enabled"
+        )
+    }
+
+
+def wants(user, channel, topic, choices=None):
+    """Whether ``user`` wants ``topic`` on ``channel`` (their choice, else the default).
+    ``choices`` is ``choices_for`` of a batch's users, read once for all of them."""
+    if choices is None:
+        choices = choices_for([user.pk])
+    choice = choices.get((user.pk, channel, topic))
     return topic in DEFAULTS[channel] if choice is None else choice
 
 

@@ -17,12 +17,13 @@ from .selectors import policy_for
 
 
 def review_router(job):
-    policy = policy_for(job.job_type)
+    """The job's review state. The policy is read only where it decides something: a pump
+    finishing a batch of plain read-only jobs reads none."""
     if job.authority_class == AuthorityClass.READ_ONLY:
-        if job.is_sensitive and policy.review_sensitive_input:
+        if job.is_sensitive and policy_for(job.job_type).review_sensitive_input:
             return ReviewState.PENDING
         return ReviewState.NOT_REQUIRED
     if job.authority_class == AuthorityClass.LOW_RISK_WRITE:
-        sampled = is_sampled(job, policy.sample_rate)
+        sampled = is_sampled(job, policy_for(job.job_type).sample_rate)
         return ReviewState.PENDING if sampled else ReviewState.NOT_SAMPLED
     return ReviewState.PENDING

@@ -376,3 +376,37 @@ def test_starting_a_batch_costs_the_same_statements_for_4_jobs_as_for_16(fake, s
             kinds = list(job.events.values_list("kind", flat=True))
             assert kinds == ["submitted", "attempt_started", "dispatched"]
     assert counts[1] == counts[2], f"statements for 4 and 16 starts: {counts[1:]}"
+
+
+def test_finishing_a_batch_costs_the_same_statements_for_4_jobs_as_for_16(fake, settings):
+    """A pump turn applies the plain completions of its batch together: usage and cost on
+    attempts and jobs, the output artifacts, each job's FSM transition and event, and the
+    submitters' notifications, in a statement count that does not grow with the batch."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from notifications.models import Notification
+
+    settings.PUMP_STARTS_PER_TURN = 16
+    counts = []
+    for size in (1, 4, 16):  # the first turn also creates the circuit breaker's rows
+        batch = [submit(directive="[fake:duration=0.3]") for _ in range(size)]
+        get_user_model().objects.update(email="")  # an email is one enqueued task per job
+        ids = [job.pk for job in batch]
+        execution.process_claimed(execution.claim_due("test-pump", job_ids=ids), "test-pump")
+        time.sleep(0.6)
+        Job.objects.filter(pk__in=ids).update(next_poll_at=timezone.now())
+        claimed = execution.claim_due("test-pump", job_ids=ids)
+        with CaptureQueriesContext(connection) as queries:
+            execution.process_claimed(claimed, "test-pump")
+        counts.append(len(queries.captured_queries))
+        for job in map(reload, batch):
+            attempt = job.attempts.get()
+            assert job.status == Status.COMPLETED and job.lease_owner == ""
+            assert attempt.state == Attempt.State.SUCCEEDED and attempt.cost > 0
+            assert job.cost == attempt.cost and job.output_tokens == attempt.output_tokens
+            assert job.artifacts.get(kind="text").text
+            assert job.events.filter(kind="completed").count() == 1
+            assert Notification.objects.filter(job=job, topic="completed").count() == 1
+    assert counts[1] == counts[2], f"statements for 4 and 16 finishes: {counts[1:]}"
