@@ -52,6 +52,7 @@ class Cluster:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"qcluster-{self.env.get('Q_CLUSTER_NAME', 'default')}.log"
         with open(self.log_path, "ab") as log:
+            self.log_offset = log.tell()  # tests of one queue name share the file
             self.process = subprocess.Popen(
                 [sys.executable, "manage.py", "run_workers", "--skip-checks"],
                 cwd=ROOT,
@@ -80,6 +81,13 @@ class Cluster:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    def log_since_start(self):
+        """What was logged to this cluster's file since it started (later clusters of the same
+        queue name included)."""
+        with open(self.log_path, "rb") as log:
+            log.seek(self.log_offset)
+            return log.read().decode(errors="replace")
 
     def worker_pids(self):
         """The pids of this cluster's django-q worker processes (not its sentinel, monitor or
