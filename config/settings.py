@@ -261,6 +261,8 @@ POLL_LEASE_SECONDS = env.int("POLL_LEASE_SECONDS", default=30)
 PUMP_SLOTS = env.int("PUMP_SLOTS", default=1)  # poller loops across all clusters
 PUMP_RUN_SECONDS = env.int("PUMP_RUN_SECONDS", default=50)
 PUMP_STALE_SECONDS = env.int("PUMP_STALE_SECONDS", default=20)  # silent this long: restart
+# run_workers starts a new task cluster when one has looked wedged this long (jobs.cluster)
+WORKER_WEDGE_SECONDS = env.int("WORKER_WEDGE_SECONDS", default=15)
 SYNC_LANE_TIMEOUT = env.float("SYNC_LANE_TIMEOUT", default=20.0)
 PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=30.0)  # seconds per provider call
 CIRCUIT_MIN_CALLS = env.int("CIRCUIT_MIN_CALLS", default=20)

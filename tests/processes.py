@@ -40,7 +40,8 @@ def steward_env(fake_base_url, **extra):
 
 
 class Cluster:
-    """``manage.py qcluster`` in its own process group, so a test can SIGKILL all of it."""
+    """``manage.py run_workers`` (django-q2's qcluster under Steward's wedge watch) in its own
+    process group, so a test can SIGKILL all of it or any of its workers."""
 
     def __init__(self, env):
         self.env = env
@@ -51,8 +52,9 @@ class Cluster:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"qcluster-{self.env.get('Q_CLUSTER_NAME', 'default')}.log"
         with open(self.log_path, "ab") as log:
+            self.log_offset = log.tell()  # tests of one queue name share the file
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "qcluster", "--skip-checks"],
+                [sys.executable, "manage.py", "run_workers", "--skip-checks"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
@@ -80,11 +82,60 @@ class Cluster:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
 
+    def log_since_start(self):
+        """What was logged to this cluster's file since it started (later clusters of the same
+        queue name included)."""
+        with open(self.log_path, "rb") as log:
+            log.seek(self.log_offset)
+            return log.read().decode(errors="replace")
+
+    def worker_pids(self):
+        """The pids of this cluster's django-q worker processes (not its sentinel, monitor or
+        pusher), still in its process group. From the cluster's own status report where this
+        process can read it (a shared Redis cache); otherwise from the process tree, where the
+        sentinel spawned its workers before the monitor and the pusher (true until a worker is
+        replaced)."""
+        from django_q.status import Stat
+
+        for stat in Stat.get_all():
+            if stat.pid == self.process.pid:
+                alive = [pid for pid in stat.workers if _in_group(pid, self.process.pid)]
+                if alive:
+                    return alive
+        sentinels = _children(self.process.pid)
+        if not sentinels:
+            return []
+        workers = _children(sentinels[-1])[: int(self.env.get("Q_WORKERS", 2))]
+        return [pid for pid in workers if _in_group(pid, self.process.pid)]
+
     def __enter__(self):
         return self if self.process else self.start()
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _in_group(pid, group):
+    try:
+        return os.getpgid(pid) == group
+    except ProcessLookupError:
+        return False
+
+
+def _children(parent):
+    """Live child processes of ``parent``, oldest (lowest pid) first; Linux's /proc."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                state, ppid = stat.read().rsplit(")", 1)[1].split()[:2]
+        except OSError:
+            continue
+        if int(ppid) == parent and state not in ("Z", "X"):
+            children.append(int(entry))
+    return sorted(children)
 
 
 def start_cluster_with_pumps(env, pump_slots=(0,)):

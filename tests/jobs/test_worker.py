@@ -1,6 +1,8 @@
 """End to end through a real ``qcluster`` process and the fake OpenAI server over HTTP,
 including SIGKILLs of the whole cluster mid-poll and mid-stream."""
 
+import os
+import signal
 import time
 
 import pytest
@@ -35,18 +37,15 @@ def start_cluster(cluster_env):
     """Start clusters (and their pump); every one is stopped when the test ends, pass or fail."""
     started = []
 
-    def start():
-        cluster = _start(cluster_env)
+    def start(**settings_overrides):
+        env = {**cluster_env, **{key: str(value) for key, value in settings_overrides.items()}}
+        cluster = start_cluster_with_pumps(env)
         started.append(cluster)
         return cluster
 
     yield start
     for cluster in started:
         cluster.stop()
-
-
-def _start(env):
-    return start_cluster_with_pumps(env)
 
 
 def submit_many(count, job_type="summarize_document", directive=""):
@@ -103,6 +102,25 @@ def test_sigkill_mid_poll_loses_no_job(start_cluster):
         # the dispatch lease may have been lost mid-create, but only one result is released
         assert job.artifacts.filter(kind="text", is_stale=False).count() == 1
         assert job.events.filter(kind="completed").count() == 1
+
+
+def test_a_cluster_wedged_by_a_killed_idle_worker_is_replaced_and_runs_new_work(start_cluster):
+    """django-q2's idle worker holds the task queue's read lock while it waits for a task; if
+    it is SIGKILLed then, every other worker waits for that lock forever and the cluster runs
+    nothing again (jobs.cluster). Killing all the workers is sure to kill the lock's holder.
+    run_workers must notice, start a new cluster, and a job submitted afterwards complete."""
+    cluster = start_cluster(Q_WORKERS=2, WORKER_WEDGE_SECONDS=3)
+    pids = wait_for(lambda: len(cluster.worker_pids()) == 2 and cluster.worker_pids(), timeout=30)
+    time.sleep(2)  # the pump is running in one worker, the other waits for a task
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    [job] = submit_many(1)
+    wait_for(
+        lambda: statuses([job]) == [Status.COMPLETED],
+        timeout=120,
+        message="the job to complete after the workers were killed",
+    )
+    assert "the task cluster is wedged" in cluster.log_since_start()
 
 
 def test_stream_resumes_after_the_worker_is_killed_mid_stream(start_cluster):
