@@ -260,6 +260,9 @@ PUMP_STARTS_PER_TURN = env.int("PUMP_STARTS_PER_TURN", default=32)
 POLL_LEASE_SECONDS = env.int("POLL_LEASE_SECONDS", default=30)
 PUMP_SLOTS = env.int("PUMP_SLOTS", default=1)  # poller loops across all clusters
 PUMP_RUN_SECONDS = env.int("PUMP_RUN_SECONDS", default=50)
+# ...and keeps going this long at most while its successor waits in the task queue (stay
+# under Q_CLUSTER's task timeout)
+PUMP_MAX_SECONDS = env.int("PUMP_MAX_SECONDS", default=80)
 PUMP_STALE_SECONDS = env.int("PUMP_STALE_SECONDS", default=20)  # silent this long: restart
 # run_workers starts a new task cluster when one has looked wedged this long (jobs.cluster)
 WORKER_WEDGE_SECONDS = env.int("WORKER_WEDGE_SECONDS", default=15)

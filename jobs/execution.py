@@ -8,8 +8,9 @@ inside SQLite's IMMEDIATE transaction elsewhere; dispatches the queued ones; ret
 in-flight ones concurrently (async SDK, one event loop per batch); applies the results through
 the services; and writes each job's next poll time with backoff. When nothing is due it sleeps
 a fraction of a second, so no worker ever sleeps on one job and one worker tracks thousands.
-Before it ends, a pump enqueues its successor; a once-a-minute watchdog schedule restarts any
-pump slot whose heartbeat went quiet (a SIGKILLed worker). Leases expire, so jobs claimed by a
+Halfway through, a pump enqueues its successor and keeps polling until the successor starts
+and takes the slot over; a once-a-minute watchdog schedule restarts any pump slot whose
+heartbeat went quiet (a SIGKILLed worker). Leases expire, so jobs claimed by a
 killed worker become due again for another. ``PUMP_SLOTS`` sets how many pumps run at once
 across all clusters. Webhooks only make a job due now; polling stays the safety net.
 """
@@ -451,19 +452,43 @@ def _vanished(job, attempt, error):
 # --- the pump ------------------------------------------------------------------------------
 
 
-def run_pump(slot=0, seconds=None, owner=None):
-    """Poll and dispatch in a loop for ``seconds``; return how many jobs were worked, or None
-    if another live pump holds the slot (then this one never started)."""
+def run_pump(slot=0, seconds=None, owner=None, hand_over=None):
+    """Poll and dispatch in a loop for about ``seconds``; return how many jobs were worked, or
+    None if this pump never got the slot.
+
+    Handing over without a gap: halfway through, the pump calls ``hand_over`` (the task layer
+    enqueues a successor). The successor, finding the slot held, registers itself on the slot
+    and waits; the running pump sees it at its next heartbeat, ends its turn and releases the
+    slot, which the successor takes at once. If the task queue is slow to start the successor,
+    the running pump keeps going past ``seconds`` (up to ``PUMP_MAX_SECONDS``) rather than
+    leaving polling idle while its successor waits behind other tasks. Without ``hand_over``
+    (tests, a one-off run) it stops after ``seconds`` and never waits for a slot."""
     owner = owner or worker_name(f"pump{slot}")
     seconds = settings.PUMP_RUN_SECONDS if seconds is None else seconds
-    end = time.monotonic() + seconds
-    worked, last_beat, last_sweep = 0, 0.0, 0.0
-    while time.monotonic() < end:
+    began = time.monotonic()
+    if not _take_slot(slot, owner, wait=hand_over is not None):
+        return None
+    end = began + seconds
+    last_end = began + max(seconds, settings.PUMP_MAX_SECONDS) if hand_over else end
+    beat_every = min(5, settings.PUMP_STALE_SECONDS / 4)
+    worked, last_beat, last_sweep, successor_called = 0, time.monotonic(), 0.0, False
+    while True:
         tick = time.monotonic()
-        if tick - last_beat >= min(5, settings.PUMP_STALE_SECONDS / 4):
-            if not _beat(slot, owner):
-                return None if worked == 0 and not last_beat else worked  # slot held elsewhere
+        if hand_over and not successor_called and tick >= began + seconds / 2:
+            successor_called = True
+            try:
+                hand_over()
+            except Exception:  # the watchdog restarts the slot once this pump has stopped
+                log.exception("pump %s could not enqueue its successor", owner)
+        if tick - last_beat >= beat_every:
+            beat = _beat(slot, owner)
+            if beat == "lost":  # went quiet too long and another pump took the slot
+                return worked
+            if beat == "successor waiting":
+                break
             last_beat = tick
+        if tick >= last_end or (tick >= end and not hand_over):
+            break
         if tick - last_sweep >= 5:
             sweep_expired()
             last_sweep = tick
@@ -481,22 +506,53 @@ def run_pump(slot=0, seconds=None, owner=None):
             time.sleep(1)
             continue
         time.sleep(0.1)
-    # Hand the slot over: the successor this pump's task enqueues has a new owner name, and
-    # would otherwise find a fresh heartbeat, step aside and leave polling idle until the slot
-    # went stale (PUMP_STALE_SECONDS of every PUMP_RUN_SECONDS).
     PumpSlot.objects.filter(slot=slot, owner=owner).update(owner="")
     return worked
 
 
-def _beat(slot, owner):
-    now = timezone.now()
-    slot_row, _ = PumpSlot.objects.get_or_create(slot=slot)
+def _take_slot(slot, owner, *, wait):
+    """Make ``owner`` the slot's pump. A live pump holding it is waited for if ``wait``:
+    ``owner`` registers as its successor (refreshing the registration while it waits) and
+    the running pump releases the slot at its next heartbeat. False if a live pump holds the
+    slot and ``wait`` is off, another successor already waits, or the wait runs out."""
     quiet = timedelta(seconds=settings.PUMP_STALE_SECONDS)
-    fresh = slot_row.heartbeat_at and now - slot_row.heartbeat_at < quiet
-    if slot_row.owner and slot_row.owner != owner and fresh:
-        return False
-    PumpSlot.objects.filter(slot=slot).update(owner=owner, heartbeat_at=now)
-    return True
+    give_up = time.monotonic() + settings.PUMP_MAX_SECONDS + settings.PUMP_STALE_SECONDS
+    while time.monotonic() < give_up:
+        now = timezone.now()
+        with transaction.atomic():
+            row, _ = PumpSlot.objects.select_for_update().get_or_create(slot=slot)
+            live = row.owner and row.heartbeat_at and now - row.heartbeat_at < quiet
+            if not live or row.owner == owner:
+                PumpSlot.objects.filter(slot=slot).update(
+                    owner=owner, heartbeat_at=now, successor="", successor_at=None
+                )
+                return True
+            rival = row.successor not in ("", owner) and now - row.successor_at < quiet
+            if not wait or rival:
+                return False
+            PumpSlot.objects.filter(slot=slot).update(successor=owner, successor_at=now)
+        time.sleep(0.2)
+    return False
+
+
+def _beat(slot, owner):
+    """Refresh ``owner``'s heartbeat: "lost" if another pump holds the slot now, "successor
+    waiting" if one registered to take over, else "ok". One conditional update, so two pumps
+    can never both believe they hold the slot."""
+    now = timezone.now()
+    quiet = timedelta(seconds=settings.PUMP_STALE_SECONDS)
+    ours = (
+        Q(owner=owner)
+        | Q(owner="")
+        | Q(heartbeat_at__isnull=True)
+        | Q(heartbeat_at__lt=now - quiet)
+    )
+    if not PumpSlot.objects.filter(ours, slot=slot).update(owner=owner, heartbeat_at=now):
+        return "lost"
+    waiting = PumpSlot.objects.filter(slot=slot, successor_at__gte=now - quiet).exclude(
+        successor__in=("", owner)
+    )
+    return "successor waiting" if waiting.exists() else "ok"
 
 
 def stale_pump_slots(now=None):

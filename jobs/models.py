@@ -471,11 +471,14 @@ class DispatchPause(models.Model):
 
 
 class PumpSlot(models.Model):
-    """A poller loop's heartbeat. The watchdog restarts a slot whose pump stopped beating."""
+    """A poller loop's heartbeat. The watchdog restarts a slot whose pump stopped beating.
+    ``successor`` is the pump waiting to take the slot over (``jobs.execution.run_pump``)."""
 
     slot = models.PositiveSmallIntegerField(primary_key=True)
     owner = models.CharField(max_length=64, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    successor = models.CharField(max_length=64, blank=True, default="")
+    successor_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"slot {self.slot} ({self.owner})"

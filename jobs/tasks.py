@@ -15,13 +15,13 @@ def dispatch_job(job_id):
 
 
 def run_pump(slot=0):
-    """One pump turn (~PUMP_RUN_SECONDS); enqueues its successor so polling never pauses.
-    A pump that finds its slot held by a live pump stops without a successor: otherwise a
-    duplicate start (watchdog plus a manual kick) would bounce through the queue forever."""
-    worked = execution.run_pump(slot=slot)
-    if worked is not None:
-        enqueue("jobs.tasks.run_pump", slot, group="pump")
-    return worked
+    """One pump (~PUMP_RUN_SECONDS). Halfway through it enqueues its successor, which takes
+    the slot over when it starts, so polling does not pause while a successor waits in the
+    queue (``execution.run_pump``). A pump that finds a live pump with a successor already
+    waiting stops at once: a duplicate start (watchdog plus a manual kick) ends there."""
+    return execution.run_pump(
+        slot=slot, hand_over=lambda: enqueue("jobs.tasks.run_pump", slot, group="pump")
+    )
 
 
 def watchdog():

@@ -15,6 +15,7 @@ from jobs import circuit, execution, services
 from jobs.job_types import get_job_type
 from jobs.models import Attempt, CircuitState, Job, Priority, Status
 from tests.factories import WorkspaceFactory, member_of
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -410,3 +411,47 @@ def test_finishing_a_batch_costs_the_same_statements_for_4_jobs_as_for_16(fake, 
             assert job.events.filter(kind="completed").count() == 1
             assert Notification.objects.filter(job=job, topic="completed").count() == 1
     assert counts[1] == counts[2], f"statements for 4 and 16 finishes: {counts[1:]}"
+
+
+def test_a_pump_keeps_polling_until_its_queued_successor_takes_the_slot_over(fake, settings):
+    """A pump enqueues its successor halfway and keeps going past its run time while the
+    successor waits in the task queue; when the successor starts, it takes the slot at the
+    running pump's next heartbeat. A start without a successor's role (a one-off run) does not
+    wait for a live slot."""
+    import threading
+
+    from django.db import connections
+
+    from jobs.models import PumpSlot
+
+    settings.PUMP_STALE_SECONDS = 2  # a heartbeat every half second
+    settings.PUMP_MAX_SECONDS = 4
+    job = submit(directive="[fake:duration=60]")
+    results, polls_seen = {}, []
+    queued = threading.Event()
+
+    def run(name, seconds, hand_over=None):
+        try:
+            results[name] = execution.run_pump(seconds=seconds, owner=name, hand_over=hand_over)
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=run, args=("first", 1.0, queued.set))
+    first.start()
+    assert queued.wait(5), "the pump did not enqueue its successor halfway"
+    time.sleep(2.0)  # the successor sits in a slow queue well past the first pump's run time
+    polls_seen.append(reload(job).attempts.get().polls)
+    assert first.is_alive(), "the pump stopped although its successor had not started"
+    assert PumpSlot.objects.get(slot=0).owner == "first"
+
+    second = threading.Thread(target=run, args=("second", 1.0, lambda: None))
+    second.start()
+    try:
+        first.join(5)
+        assert not first.is_alive() and results["first"] is not None
+        wait_for(lambda: PumpSlot.objects.get(slot=0).owner == "second", timeout=2, interval=0.05)
+        assert execution.run_pump(seconds=1.0, owner="third") is None
+    finally:
+        second.join(10)
+    assert results["second"] is not None
+    assert reload(job).attempts.get().polls >= polls_seen[0]  # polled throughout
