@@ -1,0 +1,75 @@
+"""Every write to a job. One function per action; each runs in one transaction and leaves
+exactly one ``JobEvent`` with its actor. Illegal moves raise ``jobs.errors`` exceptions whose
+message is written for the person who tried.
+
+``actor`` is a ``User`` for people, or a label such as ``"system:poller"`` for Steward itself.
+
+The functions live in five modules by concern and are all importable from here:
+``base`` (events, refusals, FSM moves), ``submission``, ``controls`` (cancel, expire, retry,
+archive, fail), ``attempts`` (the provider lane's writes for one attempt) and ``batches``
+(the pump's writes for many attempts at once).
+"""
+
+from .attempts import (
+    add_artifact,
+    begin_attempt,
+    finish_attempt,
+    mark_running,
+    move_to_background_lane,
+    record_dispatch,
+    save_stream_progress,
+)
+from .base import (
+    VERBS,
+    IdempotencyKeyReused,
+    record_event,
+    record_events,
+    refusal,
+    retry_delay,
+    reviewer_notes_by_job,
+    reviewer_notes_for,
+    transition_job,
+)
+from .batches import (
+    begin_attempts,
+    finish_completed_batch,
+    record_dispatches,
+)
+from .controls import (
+    archive_job,
+    cancel_job,
+    expire_job,
+    fail_job,
+    retry_job,
+)
+from .submission import (
+    submit_job,
+)
+
+__all__ = [
+    "record_event",
+    "record_events",
+    "refusal",
+    "retry_delay",
+    "transition_job",
+    "reviewer_notes_for",
+    "reviewer_notes_by_job",
+    "IdempotencyKeyReused",
+    "VERBS",
+    "submit_job",
+    "cancel_job",
+    "expire_job",
+    "retry_job",
+    "archive_job",
+    "fail_job",
+    "begin_attempt",
+    "record_dispatch",
+    "mark_running",
+    "add_artifact",
+    "finish_attempt",
+    "save_stream_progress",
+    "move_to_background_lane",
+    "begin_attempts",
+    "record_dispatches",
+    "finish_completed_batch",
+]

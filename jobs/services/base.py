@@ -1,0 +1,152 @@
+"""Plumbing every job write shares: events, refusals, FSM moves, fresh reads."""
+
+import random
+
+from django.db import transaction
+from django_fsm import ConcurrentTransition, can_proceed
+
+from .. import hooks
+from ..errors import (
+    ConcurrentUpdate,
+    JobError,
+    TransitionNotAllowed,
+)
+from ..models import (
+    Job,
+    JobEvent,
+)
+from ..queue import enqueue
+
+VERBS = {
+    "start": "started",
+    "requeue": "queued again",
+    "hold_for_review": "sent to review",
+    "complete": "completed",
+    "fail": "marked as failed",
+    "cancel": "canceled",
+    "expire": "expired",
+    "retry": "retried",
+    "send_back": "sent back for another attempt",
+}
+
+
+class IdempotencyKeyReused(JobError):
+    """The same idempotency key arrived with a different request."""
+
+
+# --- plumbing ------------------------------------------------------------------------------
+
+
+def _actor_fields(actor):
+    if actor is None:
+        return None, "system"
+    if isinstance(actor, str):
+        return None, actor
+    return actor, actor.get_username()
+
+
+def _event(job, kind, *, actor, from_status="", to_status="", message="", data=None):
+    user, label = _actor_fields(actor)
+    return JobEvent(
+        job=job,
+        kind=kind,
+        actor=user,
+        actor_label=label,
+        from_status=from_status,
+        to_status=to_status,
+        message=message[:300],
+        data=data or {},
+    )
+
+
+def record_event(job, kind, **fields):
+    """Append one audit event; listeners hear about it once the transaction commits."""
+    return record_events([_event(job, kind, **fields)])[0]
+
+
+def record_events(events):
+    """Append unsaved ``JobEvent`` rows in one insert (a pump starts dozens of attempts a
+    turn); listeners hear about each once the transaction commits."""
+    JobEvent.objects.bulk_create(events)
+    transaction.on_commit(lambda: hooks.emit_after_commit(events))
+    return events
+
+
+def refusal(job, transition_name):
+    """Why ``transition_name`` is not allowed now, in words for the person who asked."""
+    verb = VERBS.get(transition_name, transition_name)
+    method = getattr(job, transition_name)
+    sources = method._django_fsm.transitions.keys()
+    if job.status not in sources:
+        return f"This job is {job.get_status_display().lower()}, so it can't be {verb}."
+    return (
+        f"This job has used all {job.attempt_limit} of its attempts, so it can't be {verb}. "
+        "Submit it again as a new job."
+    )
+
+
+def _move(job, transition_name, *, actor, kind, message="", data=None, from_status=None, **changes):
+    """Run one transition, apply ``changes``, save, and write the event. Call inside atomic."""
+    from_status = from_status or job.status
+    method = getattr(job, transition_name)
+    if not can_proceed(method):
+        raise TransitionNotAllowed(refusal(job, transition_name))
+    method()
+    for name, value in changes.items():
+        setattr(job, name, value)
+    try:
+        job.save(update_fields=["status", "updated_at", *changes])
+    except ConcurrentTransition:
+        raise ConcurrentUpdate(
+            "Someone else changed this job at the same moment; nothing was saved. "
+            "Reload to see its current state."
+        ) from None
+    record_event(
+        job,
+        kind,
+        actor=actor,
+        from_status=from_status,
+        to_status=job.status,
+        message=message,
+        data=data,
+    )
+    return job
+
+
+def _fresh(job):
+    """A fresh copy of the job, read inside the caller's transaction."""
+    return Job.objects.get(pk=job.pk)
+
+
+def _enqueue_on_commit(func_path, *args):
+    transaction.on_commit(lambda: enqueue(func_path, *args))
+
+
+def retry_delay(attempt_number, retry_after=None):
+    """Exponential backoff with ±20 % jitter, capped at a minute, never shorter than Retry-After."""
+    base = min(2.0 * 2 ** max(attempt_number - 1, 0), 60.0) * random.uniform(0.8, 1.2)
+    return max(base, float(retry_after or 0))
+
+
+def transition_job(*, job, transition, actor, kind, message="", data=None, **changes):
+    """The one gateway other apps (review) use to move a job: a fresh read, the FSM transition,
+    the field ``changes`` and one event, in the caller's transaction (or a new one)."""
+    with transaction.atomic():
+        return _move(
+            _fresh(job), transition, actor=actor, kind=kind, message=message, data=data, **changes
+        )
+
+
+def reviewer_notes_for(job):
+    """Notes reviewers left when sending the job back; the next attempt's instructions use them."""
+    return reviewer_notes_by_job([job]).get(job.pk, [])
+
+
+def reviewer_notes_by_job(jobs):
+    """``reviewer_notes_for`` for many jobs in one query: job id -> notes, oldest first."""
+    notes = {}
+    sent_back = JobEvent.objects.filter(job__in=jobs, kind="sent_back").order_by("id")
+    for job_id, text in sent_back.values_list("job_id", "data__notes"):
+        if text:
+            notes.setdefault(job_id, []).append(text)
+    return notes
