@@ -207,7 +207,7 @@ def test_cancel_racing_completion_has_exactly_one_outcome(fake, chaos_env, clust
     def complete(job_id):
         [job] = execution.claim_due(owner, limit=1, job_ids=[job_id])
         attempt = Attempt.objects.get(job=job, number=1)
-        return lambda: execution._poll([(job, attempt)])  # as the pump applies a result
+        return lambda: execution.poll([(job, attempt)])  # as the pump applies a result
 
     ids = [job.pk for job in jobs]
     results = race_all(ids, cancel, complete, cleanup=[close_poll_client])

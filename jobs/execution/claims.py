@@ -1,0 +1,75 @@
+"""Claiming due jobs with leases, and when a job is due again (the backoff)."""
+
+import logging
+import os
+import random
+import socket
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ..models import (
+    ACTIVE,
+    Job,
+)
+
+log = logging.getLogger(__name__)
+
+
+def worker_name(prefix="w"):
+    return f"{prefix}:{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
+
+
+def _lease():
+    return timedelta(seconds=settings.POLL_LEASE_SECONDS)
+
+
+def poll_interval(age_seconds):
+    """Seconds until the next look: short at first, about a tenth of the age later, capped.
+
+    With webhooks on, a webhook makes the job due at once and polling is only the safety net
+    for a lost delivery. It must still read the result inside the provider's retention (about
+    ten minutes after the response ends), so a fixed ``WEBHOOK_SAFETY_POLL_SECONDS`` (default
+    9 minutes) suffices: at most one extra retrieve for jobs under nine minutes, where the
+    former 60-240 s backoff spent three to six (bench/RESULTS.md, P2)."""
+    if settings.OPENAI_WEBHOOKS_ENABLED:
+        base = settings.WEBHOOK_SAFETY_POLL_SECONDS
+    else:
+        base = min(max(settings.POLL_MIN_INTERVAL, age_seconds * 0.1), settings.POLL_MAX_INTERVAL)
+    return base * random.uniform(0.9, 1.0)
+
+
+def _due(now):
+    return Q(status__in=ACTIVE, next_poll_at__lte=now) & (
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    )
+
+
+def claim_due(owner, *, limit=None, now=None, job_ids=None):
+    """Lease up to ``limit`` due jobs to ``owner``; return them. Safe across processes."""
+    now = now or timezone.now()
+    until = now + _lease()
+    limit = limit or settings.POLL_BATCH
+    with transaction.atomic():
+        candidates = Job.objects.filter(_due(now))
+        if job_ids is not None:
+            candidates = candidates.filter(pk__in=job_ids)
+        candidates = candidates.order_by("-priority", "next_poll_at")
+        if connection.vendor == "postgresql":
+            candidates = candidates.select_for_update(skip_locked=True)
+        ids = list(candidates.values_list("pk", flat=True)[:limit])
+        if ids:
+            Job.objects.filter(pk__in=ids).update(lease_owner=owner, lease_expires_at=until)
+    return list(Job.objects.filter(pk__in=ids, lease_owner=owner)) if ids else []
+
+
+def _release(job, *, next_poll_at=None, wait_reason=None):
+    changes = {"lease_owner": "", "lease_expires_at": None}
+    if next_poll_at is not None:
+        changes["next_poll_at"] = next_poll_at
+    if wait_reason is not None:
+        changes["wait_reason"] = wait_reason
+    Job.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(**changes)

@@ -1,0 +1,218 @@
+"""Working a claimed batch: start the queued, retrieve the in-flight concurrently, apply results."""
+
+import contextlib
+import logging
+import os
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .. import circuit, provider, services
+from ..errors import JobError
+from ..models import (
+    Attempt,
+    Job,
+    Status,
+)
+from ..provider import ProviderError
+from ..queue import enqueue
+from .claims import _lease, _release, poll_interval
+from .dispatch import _dispatch_claimed
+
+log = logging.getLogger(__name__)
+# Opt-in instrumentation for benchmarks and chaos suites: a file that collects one line per
+# retrieve (bench/p1_inflight.py reads slip from it; tests/chaos checks no job is polled twice
+# at once).
+POLL_LOG = os.environ.get("STEWARD_POLL_LOG", "")
+
+
+def process_claimed(jobs, owner):
+    """Work a claimed batch: dispatch queued jobs, poll in-flight ones, recover lost attempts."""
+    by_id = {job.pk: job for job in jobs}
+    attempts = {
+        a.job_id: a
+        for a in Attempt.objects.filter(
+            job_id__in=by_id, state__in=[Attempt.State.IN_FLIGHT, Attempt.State.DISPATCHING]
+        ).order_by("number")
+    }
+    to_poll, to_start, stale_before = [], [], timezone.now() - _lease()
+    for job in jobs:
+        attempt = attempts.get(job.pk)
+        if attempt is None:
+            to_start.append(job)
+        elif attempt.state == Attempt.State.DISPATCHING and attempt.started_at < stale_before:
+            _recover_lost_attempt(job, attempt)
+        elif attempt.state == Attempt.State.DISPATCHING:
+            _release(job, next_poll_at=timezone.now() + timedelta(seconds=2))
+        elif job.lane == "stream":
+            enqueue("jobs.tasks.stream_job", str(job.pk), attempt.pk, owner)
+        else:
+            to_poll.append((job, attempt))
+    _dispatch_claimed(to_start[: settings.PUMP_STARTS_PER_TURN])
+    later = timezone.now() + timedelta(seconds=1)
+    for job in to_start[settings.PUMP_STARTS_PER_TURN :]:
+        # Due again in a second, behind every poll already due: a burst of new work cannot
+        # crowd polls out of the batches. A dispatch task or a later turn starts it.
+        _release(job, next_poll_at=later)
+    if to_poll:
+        held = _renew_leases([job for job, _ in to_poll], owner)
+        to_poll = [(job, attempt) for job, attempt in to_poll if job.pk in held]
+    if to_poll:
+        poll(to_poll)
+
+
+def _renew_leases(jobs, owner):
+    """Extend ``owner``'s lease on those of ``jobs`` it still holds; return their ids.
+
+    Dispatching the queued jobs of a large batch can take longer than the lease, and another
+    pump may have claimed the rest meanwhile: polling them too would retrieve one job twice at
+    once, so the retrieves go only to jobs whose lease is still ours, renewed for the call."""
+    now = timezone.now()
+    with transaction.atomic():
+        held = Job.objects.filter(
+            pk__in=[job.pk for job in jobs], lease_owner=owner, lease_expires_at__gt=now
+        )
+        if connection.vendor == "postgresql":
+            held = held.select_for_update()
+        ids = set(held.values_list("pk", flat=True))
+        Job.objects.filter(pk__in=ids).update(lease_expires_at=now + _lease())
+    return ids
+
+
+def _recover_lost_attempt(job, attempt):
+    """A worker died between opening an attempt and storing the provider's answer."""
+    Attempt.objects.filter(pk=attempt.pk, state=Attempt.State.DISPATCHING).update(
+        state=Attempt.State.ABANDONED,
+        finished_at=timezone.now(),
+        error_message="The worker stopped before the provider's answer was saved.",
+    )
+    services.record_event(
+        job,
+        "attempt_lost",
+        actor="system:poller",
+        from_status=job.status,
+        to_status=job.status,
+        message=f"Steward lost track of attempt {attempt.number}; it starts a new one.",
+        data={"attempt": attempt.number},
+    )
+    _dispatch_claimed([Job.objects.get(pk=job.pk)])
+
+
+def poll(pairs):
+    began = timezone.now()
+    snapshots = provider.retrieve_many([a.provider_response_id for _, a in pairs])
+    now = timezone.now()
+    if POLL_LOG:
+        _log_polls(pairs, began, now)
+    Attempt.objects.filter(pk__in=[a.pk for _, a in pairs]).update(polls=F("polls") + 1)
+    ok = failed = limited = 0
+    waiting, completed = [], []
+    for job, attempt in pairs:
+        result = snapshots[attempt.provider_response_id]
+        if isinstance(result, ProviderError):
+            failed += 1
+            limited += result.status_code == 429
+            if result.is_gone:
+                _vanished(job, attempt, result)
+            else:
+                delay = max(
+                    poll_interval((now - attempt.started_at).total_seconds()),
+                    result.retry_after or 0,
+                )
+                job.next_poll_at = now + timedelta(seconds=delay)
+                waiting.append(job)
+            continue
+        ok += 1
+        if result.outcome is not None and result.outcome.status == "completed":
+            completed.append((job, attempt, result.outcome))
+            continue
+        if result.outcome is not None:
+            _apply_result(job, attempt, result.outcome)
+            continue
+        if result.is_working and job.status == Status.QUEUED:
+            try:
+                services.mark_running(job=job)
+            except JobError:
+                continue
+        job.next_poll_at = now + timedelta(
+            seconds=poll_interval((now - attempt.started_at).total_seconds())
+        )
+        waiting.append(job)
+    _reschedule(waiting)
+    # the plain completions of the batch in one go; the rest one at a time, with every check
+    for job, attempt, outcome in services.finish_completed_batch(completed) if completed else []:
+        _apply_result(job, attempt, outcome)
+    circuit.record(ok=ok, failed=failed, rate_limited=limited, now=now)
+
+
+def _apply_result(job, attempt, outcome):
+    """Apply a finished response. If the job changed under us (a cancel committed between our
+    read and our write, refusing the whole transaction), apply it once more on a fresh read:
+    that keeps the result and its cost as stale on the canceled job, instead of leaving them to
+    the cancel task's own retrieve, which a transient provider error would lose for good."""
+    for _ in range(2):
+        try:
+            services.finish_attempt(job=job, attempt=attempt, outcome=outcome)
+            return
+        except JobError:
+            log.info("job %s changed while its result was applied", job.pk)
+
+
+def _reschedule(jobs):
+    """Write each job's next poll time and drop its lease, in one round trip.
+
+    ``bulk_update`` builds a ``CASE WHEN`` expression per row, which cost more CPU than the
+    retrieves themselves at a few hundred jobs a batch; an ``executemany`` of a plain update is
+    pipelined by psycopg and is cheap on SQLite too. Rows another worker leased meanwhile
+    (after our lease expired) are left alone, as ``_release`` does."""
+    if not jobs:
+        return
+    pk, due = Job._meta.pk, Job._meta.get_field("next_poll_at")
+    rows = [
+        (
+            due.get_db_prep_value(job.next_poll_at, connection),
+            pk.get_db_prep_value(job.pk, connection),
+            job.lease_owner,
+        )
+        for job in jobs
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {Job._meta.db_table} SET next_poll_at = %s, lease_owner = '', "
+            "lease_expires_at = NULL WHERE id = %s AND lease_owner = %s",
+            rows,
+        )
+
+
+def _log_polls(pairs, began, now):
+    """Append ``<answered epoch> <job id> <seconds late> <asked epoch> <lease owner> <pid>``
+    per retrieve, in one write so lines from several processes never interleave. Off unless
+    STEWARD_POLL_LOG names a file."""
+    lines = "".join(
+        f"{now.timestamp():.3f} {job.pk} {(now - job.next_poll_at).total_seconds():.3f} "
+        f"{began.timestamp():.3f} {job.lease_owner} {os.getpid()}\n"
+        for job, _ in pairs
+        if job.next_poll_at
+    )
+    fd = os.open(POLL_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, lines.encode())
+    finally:
+        os.close(fd)
+
+
+def _vanished(job, attempt, error):
+    Attempt.objects.filter(pk=attempt.pk).update(
+        state=Attempt.State.FAILED,
+        error_kind="provider",
+        error_code="not_found",
+        error_message=error.message,
+        finished_at=timezone.now(),
+    )
+    with contextlib.suppress(JobError):
+        services.fail_job(
+            job=job, actor="system:poller", kind="provider", retryable=True, reason=error.message
+        )
