@@ -142,6 +142,64 @@ def steady_state(count, rng, scale=1.0):
     return planned
 
 
+HISTORY_SUMMARY = "Bench history"
+
+
+def bench_job(spec, *, document, **fields):
+    """An unsaved job row of job type ``spec`` for the bench user, on its first attempt."""
+    from jobs.models import Job
+
+    workspace, user = bench_user()
+    return Job(
+        workspace=workspace,
+        submitter=user,
+        job_type=spec.name,
+        authority_class=spec.authority_class,
+        lane=spec.lane,
+        model=spec.model,
+        input={"title": "Bench", "document": document},
+        attempt_count=1,
+        **fields,
+    )
+
+
+def seed_history(count, rng, scale=1.0, job_type="summarize_document"):
+    """``count`` jobs of ``job_type`` that completed in the last hour, with run times from the
+    same distribution: the history a running installation has, from which Steward's pacing
+    learns when a new job is first worth a look (jobs/execution/pacing.py). 0 seeds none."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.job_types import get_job_type
+    from jobs.models import Attempt, Job, Status
+
+    spec, now = get_job_type(job_type), timezone.now()
+    jobs, attempts = [], []
+    for _ in range(count):
+        job = bench_job(
+            spec,
+            document="Bench history.",
+            input_summary=HISTORY_SUMMARY,
+            status=Status.COMPLETED,
+            expires_at=now,
+        )
+        jobs.append(job)
+        attempts.append(
+            Attempt(
+                job=job,
+                number=1,
+                state=Attempt.State.SUCCEEDED,
+                provider_status="completed",
+                model=spec.model,
+                provider_seconds=round(draw_duration(rng, scale)),  # whole seconds, as OpenAI
+                finished_at=now - timedelta(seconds=rng.uniform(0, 3600)),
+            )
+        )
+    Job.objects.bulk_create(jobs, batch_size=1000)
+    Attempt.objects.bulk_create(attempts, batch_size=1000)
+
+
 def allowance(duration):
     """The detection-lag target for a job of this duration."""
     return max(2.0, 0.1 * duration)

@@ -65,6 +65,12 @@ def parse_args(argv=None):
         action="store_true",
         help="the fake posts signed webhooks to a uvicorn serving Steward (production setting)",
     )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=200,
+        help="completed jobs seeded as the installation's recent history (0: a new install)",
+    )
     parser.add_argument("--pump-slots", type=int, default=1, help="PUMP_SLOTS for the cluster")
     parser.add_argument("--results", action="store_true", help="append to bench/RESULTS.md")
     return parser.parse_args(argv)
@@ -73,17 +79,20 @@ def parse_args(argv=None):
 # --- seeding ---------------------------------------------------------------------------------
 
 
-def seed_steward(fake, count, rng):
-    """Jobs, attempts and provider responses as a steady state would leave them."""
+def seed_steward(fake, count, rng, history):
+    """Jobs, attempts and provider responses as a steady state would leave them, and
+    ``history`` jobs of the same type completed in the last hour."""
     from django.db import transaction
     from django.utils import timezone
 
-    from jobs.execution import poll_interval
+    from jobs.execution import pacing
     from jobs.job_types import get_job_type
     from jobs.models import Attempt, Job, Status
 
     workspace, user = common.bench_user()
     spec = get_job_type("summarize_document")
+    common.seed_history(history, rng)
+    first = pacing.learned_first_look(spec.name)
     planned = common.steady_state(count, rng)
     ids = [uuid.uuid4() for _ in planned]
     pairs = zip(ids, planned, strict=True)
@@ -95,20 +104,14 @@ def seed_steward(fake, count, rng):
         started = datetime.fromtimestamp(sent, UTC) - timedelta(seconds=plan.age)
         running = plan.queued_left == 0
         jobs.append(
-            Job(
+            common.bench_job(
+                spec,
+                document=f"Bench. [fake:duration={plan.duration}]",
                 id=job_id,
-                workspace=workspace,
-                submitter=user,
-                job_type=spec.name,
-                authority_class=spec.authority_class,
-                lane=spec.lane,
-                model=spec.model,
-                input={"title": "Bench", "document": f"Bench. [fake:duration={plan.duration}]"},
                 input_summary="Bench",
                 status=Status.RUNNING if running else Status.QUEUED,
                 expires_at=now + timedelta(minutes=45),
-                attempt_count=1,
-                next_poll_at=now + timedelta(seconds=rng.uniform(0, poll_interval(plan.age))),
+                next_poll_at=now + timedelta(seconds=first_poll(plan.age, first, rng)),
                 started_at=started if running else None,
                 created_at=started,
             )
@@ -136,6 +139,16 @@ def seed_steward(fake, count, rng):
         for field in auto:
             field.auto_now_add = True
     return ends
+
+
+def first_poll(age, first_look, rng):
+    """When Steward's pacing would next look at a job of this age: at the learned first look
+    if the job is younger, else somewhere within its current backoff interval."""
+    from jobs.execution import next_look
+
+    if age < first_look:
+        return next_look(age, first_look)
+    return rng.uniform(0, next_look(age))
 
 
 def top_up(level, rng, cap=200):
@@ -175,8 +188,10 @@ def steward_detection(ends, start, end):
     [start, end - TAIL]; ends of seeded jobs come from the seed, of new ones from the attempt."""
     from jobs.models import Attempt
 
-    rows = Attempt.objects.filter(number=1).values_list(
-        "job_id", "started_at", "job__input", "job__provider_finished_at"
+    rows = (
+        Attempt.objects.filter(number=1)
+        .exclude(job__input_summary=common.HISTORY_SUMMARY)
+        .values_list("job_id", "started_at", "job__input", "job__provider_finished_at")
     )
     lags = []
     for job_id, started, job_input, finished in rows:
@@ -274,7 +289,7 @@ def steward_level(args, fake, level, tmp):
     fake.reset()
     rng = common.new_rng(args.seed * 7919 + level)
     t0 = time.time()
-    ends = seed_steward(fake, level, rng)
+    ends = seed_steward(fake, level, rng, args.history)
     print(f"  seeded {level} in-flight jobs in {time.time() - t0:.0f} s", flush=True)
     slip_log = tmp / f"slip-{level}.log"
     slip_log.unlink(missing_ok=True)
@@ -465,7 +480,8 @@ def main(argv=None):
         [
             f"Run started {started_text}; window {args.window:.0f} s per level after a "
             f"{args.warmup:.0f} s warm-up; Q_WORKERS={args.workers}; PUMP_SLOTS="
-            f"{args.pump_slots}; webhooks {'on' if args.webhooks else 'off'}; seed {args.seed}.",
+            f"{args.pump_slots}; webhooks {'on' if args.webhooks else 'off'}; seed {args.seed}; "
+            f"{args.history} completed jobs of history seeded per level.",
             f"Machine: {load_before} at start, {common.machine_notes()} at the end; "
             f"the fake server used {fake_cpu:.0f} CPU s.",
             "",

@@ -254,6 +254,12 @@ WEBHOOK_SAFETY_POLL_SECONDS = env.float("WEBHOOK_SAFETY_POLL_SECONDS", default=5
 POLL_MIN_INTERVAL = env.float("POLL_MIN_INTERVAL", default=1.5)  # seconds
 POLL_MAX_INTERVAL = env.float("POLL_MAX_INTERVAL", default=60.0)
 POLL_BATCH = env.int("POLL_BATCH", default=500)
+# The first look at a new attempt waits for its job type's shortest recent run times (0.9 × the
+# 2nd percentile of the latest POLL_LEARN_SAMPLES, with at least POLL_LEARN_MIN_SAMPLES known;
+# jobs/execution/pacing.py). POLL_LEARN_SAMPLES=0 turns learning off.
+POLL_LEARN_SAMPLES = env.int("POLL_LEARN_SAMPLES", default=200)
+POLL_LEARN_MIN_SAMPLES = env.int("POLL_LEARN_MIN_SAMPLES", default=20)
+POLL_LEARN_REFRESH_SECONDS = env.float("POLL_LEARN_REFRESH_SECONDS", default=300.0)
 # New attempts one pump turn starts at most; the rest of a burst is left to the dispatch tasks
 # and later turns, so polling and the pump's heartbeat never wait behind a long burst.
 PUMP_STARTS_PER_TURN = env.int("PUMP_STARTS_PER_TURN", default=32)

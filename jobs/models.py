@@ -10,6 +10,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from accounts.models import Workspace
@@ -274,6 +275,11 @@ class Attempt(models.Model):
     error_message = models.TextField(blank=True)
     is_stale = models.BooleanField(default=False, help_text="Result arrived after cancel/expiry.")
     polls = models.PositiveIntegerField(default=0)
+    provider_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="How long the provider worked on a completed response, by its own clock.",
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -281,6 +287,14 @@ class Attempt(models.Model):
         ordering = ["job", "number"]
         constraints = [
             models.UniqueConstraint(fields=["job", "number"], name="attempt_number_per_job"),
+        ]
+        indexes = [
+            # the pacing's look at recent run times (jobs/execution/pacing.py)
+            models.Index(
+                fields=["finished_at"],
+                condition=models.Q(provider_seconds__isnull=False),
+                name="attempt_recent_runtime",
+            ),
         ]
 
     def __str__(self):
@@ -470,6 +484,12 @@ class DispatchPause(models.Model):
         return f"{self.get_mode_display()}: {self.workspace}"
 
 
+class PumpSlotQuerySet(models.QuerySet):
+    def beating(self, *, within, now=None):
+        """Slots whose pump beat in the last ``within`` (a timedelta)."""
+        return self.filter(heartbeat_at__gte=(now or timezone.now()) - within)
+
+
 class PumpSlot(models.Model):
     """A poller loop's heartbeat. The watchdog restarts a slot whose pump stopped beating.
     ``successor`` is the pump waiting to take the slot over (``jobs.execution.run_pump``)."""
@@ -479,6 +499,8 @@ class PumpSlot(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     successor = models.CharField(max_length=64, blank=True, default="")
     successor_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PumpSlotQuerySet.as_manager()
 
     def __str__(self):
         return f"slot {self.slot} ({self.owner})"

@@ -35,3 +35,5 @@ class AttemptOutcome:
     error_code: str = ""
     error_message: str = ""
     retry_after: float | None = None
+    # completed responses: seconds the provider worked, by its own clock (None if unknown)
+    provider_seconds: float | None = None

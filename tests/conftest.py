@@ -2,7 +2,9 @@ import pytest
 from django.conf import settings
 
 from fake_openai.testing import FakeServer
+from jobs.execution import pacing
 from jobs.provider.client import reset_clients
+from jobs.services import base as services_base
 
 
 def pytest_collection_modifyitems(config, items):
@@ -32,6 +34,20 @@ def submitter(workspace):
 def _fast_password_hashing(settings):
     """PBKDF2 is slow on purpose; tests only need passwords that check."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Each test starts without what an earlier one left in per-process caches: run times the
+    pacing learned, whether the pumps were beating."""
+
+    def forget():
+        pacing.forget_learned()
+        services_base.forget_pumps_seen()
+
+    forget()
+    yield
+    forget()
 
 
 @pytest.fixture(scope="session")

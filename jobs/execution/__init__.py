@@ -14,14 +14,14 @@ heartbeat went quiet (a SIGKILLed worker). Leases expire, so jobs claimed by a
 killed worker become due again for another. ``PUMP_SLOTS`` sets how many pumps run at once
 across all clusters. Webhooks only make a job due now; polling stays the safety net.
 
-The package: ``claims`` (leases and backoff), ``dispatch`` (starting a batch's attempts),
+The package: ``claims`` (leases), ``pacing`` (when to look next: the backoff and the first look
+learned per job type), ``dispatch`` (starting a batch's attempts),
 ``polling`` (working a claimed batch), ``pump`` (the loop, its slot and handover, and the
 one-job dispatch task) and ``lanes`` (stream, sync, cancel, webhooks, orphans).
 """
 
 from .claims import (
     claim_due,
-    poll_interval,
     worker_name,
 )
 from .lanes import (
@@ -31,6 +31,11 @@ from .lanes import (
     run_sync,
     start_job,
     stream_job,
+)
+from .pacing import (
+    first_look,
+    next_look,
+    poll_interval,
 )
 from .polling import (
     poll,
@@ -46,6 +51,8 @@ from .pump import (
 __all__ = [
     "worker_name",
     "poll_interval",
+    "next_look",
+    "first_look",
     "claim_due",
     "process_claimed",
     "poll",

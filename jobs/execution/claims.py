@@ -1,4 +1,4 @@
-"""Claiming due jobs with leases, and when a job is due again (the backoff)."""
+"""Claiming due jobs with leases, and releasing them."""
 
 import logging
 import os
@@ -25,21 +25,6 @@ def worker_name(prefix="w"):
 
 def _lease():
     return timedelta(seconds=settings.POLL_LEASE_SECONDS)
-
-
-def poll_interval(age_seconds):
-    """Seconds until the next look: short at first, about a tenth of the age later, capped.
-
-    With webhooks on, a webhook makes the job due at once and polling is only the safety net
-    for a lost delivery. It must still read the result inside the provider's retention (about
-    ten minutes after the response ends), so a fixed ``WEBHOOK_SAFETY_POLL_SECONDS`` (default
-    9 minutes) suffices: at most one extra retrieve for jobs under nine minutes, where the
-    former 60-240 s backoff spent three to six (bench/RESULTS.md, P2)."""
-    if settings.OPENAI_WEBHOOKS_ENABLED:
-        base = settings.WEBHOOK_SAFETY_POLL_SECONDS
-    else:
-        base = min(max(settings.POLL_MIN_INTERVAL, age_seconds * 0.1), settings.POLL_MAX_INTERVAL)
-    return base * random.uniform(0.9, 1.0)
 
 
 def _due(now):

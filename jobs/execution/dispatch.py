@@ -16,7 +16,8 @@ from ..models import (
 )
 from ..provider import ProviderError, outcome_from_error
 from ..queue import enqueue
-from .claims import _release, poll_interval
+from .claims import _release
+from .pacing import first_look, next_look
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,17 @@ def _dispatch_claimed(jobs):
             )
             continue
         accepted.append((attempt, result.response_id, result.provider_status, result.request_id))
-    if accepted:
-        services.record_dispatches(
-            accepted,
-            next_poll_at=timezone.now() + timedelta(seconds=poll_interval(0)),
-            release=True,
-        )
+    by_type = {}
+    for job, attempt in ready:
+        by_type.setdefault(job.job_type, set()).add(attempt.pk)
+    for job_type, attempt_ids in by_type.items():  # one pacing per job type
+        group = [row for row in accepted if row[0].pk in attempt_ids]
+        if group:
+            services.record_dispatches(
+                group,
+                next_poll_at=timezone.now() + timedelta(seconds=next_look(0, first_look(job_type))),
+                release=True,
+            )
     circuit.record(ok=len(accepted), failed=failed, rate_limited=limited)
 
 

@@ -19,8 +19,9 @@ from ..models import (
 )
 from ..provider import ProviderError
 from ..queue import enqueue
-from .claims import _lease, _release, poll_interval
+from .claims import _lease, _release
 from .dispatch import _dispatch_claimed
+from .pacing import first_look, next_look, poll_interval
 
 log = logging.getLogger(__name__)
 # Opt-in instrumentation for benchmarks and chaos suites: a file that collects one line per
@@ -137,9 +138,8 @@ def poll(pairs):
                 services.mark_running(job=job)
             except JobError:
                 continue
-        job.next_poll_at = now + timedelta(
-            seconds=poll_interval((now - attempt.started_at).total_seconds())
-        )
+        age = (now - attempt.started_at).total_seconds()
+        job.next_poll_at = now + timedelta(seconds=next_look(age, first_look(job.job_type)))
         waiting.append(job)
     _reschedule(waiting)
     # the plain completions of the batch in one go; the rest one at a time, with every check

@@ -136,9 +136,7 @@ def stale_pump_slots(now=None):
     """Slots whose pump has gone quiet (or never ran): the watchdog restarts them."""
     now = now or timezone.now()
     quiet = timedelta(seconds=settings.PUMP_STALE_SECONDS)
-    alive = set(
-        PumpSlot.objects.filter(heartbeat_at__gte=now - quiet).values_list("slot", flat=True)
-    )
+    alive = set(PumpSlot.objects.beating(within=quiet, now=now).values_list("slot", flat=True))
     return [slot for slot in range(settings.PUMP_SLOTS) if slot not in alive]
 
 

@@ -224,6 +224,15 @@ def _usage(response):
     )
 
 
+def _worked(response):
+    """Seconds the provider spent on a completed response, from its own ``created_at`` and
+    ``completed_at`` (whole seconds from the real API): what the poll pacing learns from."""
+    created, completed = response.created_at, getattr(response, "completed_at", None)
+    if not created or not completed or completed < created:
+        return None
+    return float(completed - created)
+
+
 def _outcome(response, request_id=""):
     status = response.status
     common = dict(
@@ -236,7 +245,7 @@ def _outcome(response, request_id=""):
         output=[item.model_dump(mode="json") for item in response.output],
     )
     if status == "completed":
-        return AttemptOutcome(status="completed", **common)
+        return AttemptOutcome(status="completed", provider_seconds=_worked(response), **common)
     if status == "incomplete":
         reason = getattr(response.incomplete_details, "reason", "") or ""
         return AttemptOutcome(status="incomplete", error_code=reason, **common)

@@ -105,6 +105,7 @@ def _add_usage(job, attempt, outcome):
         error_kind=outcome.failure_kind,
         error_code=outcome.error_code,
         error_message=outcome.error_message[:2000],
+        provider_seconds=outcome.provider_seconds,
         finished_at=timezone.now(),
     )
     Job.objects.filter(pk=job.pk).update(

@@ -1,7 +1,10 @@
 """Plumbing every job write shares: events, refusals, FSM moves, fresh reads."""
 
 import random
+import time
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django_fsm import ConcurrentTransition, can_proceed
 
@@ -14,6 +17,7 @@ from ..errors import (
 from ..models import (
     Job,
     JobEvent,
+    PumpSlot,
 )
 from ..queue import enqueue
 
@@ -120,6 +124,37 @@ def _fresh(job):
 
 def _enqueue_on_commit(func_path, *args):
     transaction.on_commit(lambda: enqueue(func_path, *args))
+
+
+def _dispatch_on_commit(job):
+    """Once committed, make sure something starts ``job``. Every live pump claims due queued
+    jobs each turn and starts them in batches, so a dispatch task (which also wakes quiet
+    pumps) is enqueued only while a pump slot has not beaten lately: at thousands of jobs a
+    minute, one task per job cost the workers more than the starts themselves (bench/P1)."""
+
+    def hand_over():
+        if not _pumps_beating():
+            enqueue("jobs.tasks.dispatch_job", str(job.pk))
+
+    transaction.on_commit(hand_over)
+
+
+_pumps_seen = {"at": float("-inf"), "beating": False}
+
+
+def _pumps_beating():
+    """True if every pump slot beat in the last 10 s; asked of the database at most every 2 s
+    per process (a pump beats every 5 s)."""
+    now = time.monotonic()
+    if now - _pumps_seen["at"] >= 2:
+        fresh = timedelta(seconds=min(10, settings.PUMP_STALE_SECONDS))
+        beating = PumpSlot.objects.beating(within=fresh).count()
+        _pumps_seen.update(at=now, beating=beating >= settings.PUMP_SLOTS)
+    return _pumps_seen["beating"]
+
+
+def forget_pumps_seen():
+    _pumps_seen.update(at=float("-inf"), beating=False)
 
 
 def retry_delay(attempt_number, retry_after=None):

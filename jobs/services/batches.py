@@ -204,6 +204,7 @@ def _finish_completed_batch(finished, actor):
                 outcome.failure_kind,
                 outcome.error_code,
                 outcome.error_message[:2000],
+                outcome.provider_seconds,
                 attempt.pk,
             )
         )
@@ -250,6 +251,7 @@ def _finish_completed_batch(finished, actor):
         "input_tokens = %s, cached_tokens = %s, output_tokens = %s, reasoning_tokens = %s, "
         "cost = %s, price_version = %s, provider_status = %s, model = %s, service_tier = %s, "
         "output = %s, finished_at = %s, error_kind = %s, error_code = %s, error_message = %s, "
+        "provider_seconds = %s, "
         f"state = '{Attempt.State.SUCCEEDED}', is_stale = FALSE WHERE id = %s",
         [
             "input_tokens",
@@ -266,6 +268,7 @@ def _finish_completed_batch(finished, actor):
             "error_kind",
             "error_code",
             "error_message",
+            "provider_seconds",
             "id",
         ],
         attempt_rows,

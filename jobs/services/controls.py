@@ -13,7 +13,7 @@ from ..models import (
     Job,
     ReviewState,
 )
-from .base import _enqueue_on_commit, _fresh, _move, record_event
+from .base import _dispatch_on_commit, _enqueue_on_commit, _fresh, _move, record_event
 
 # --- user and system controls --------------------------------------------------------------
 
@@ -80,7 +80,7 @@ def retry_job(*, job, actor):
         wait_reason="",
         review_state=ReviewState.NONE,
     )
-    _enqueue_on_commit("jobs.tasks.dispatch_job", str(job.pk))
+    _dispatch_on_commit(job)
     return job
 
 

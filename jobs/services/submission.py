@@ -19,7 +19,7 @@ from ..models import (
     Job,
     Priority,
 )
-from .base import IdempotencyKeyReused, _enqueue_on_commit, record_event
+from .base import IdempotencyKeyReused, _dispatch_on_commit, record_event
 
 # --- submission ----------------------------------------------------------------------------
 
@@ -105,7 +105,7 @@ def submit_job(
                 message=f"{spec.title} submitted.",
             )
             if spec.lane != "sync":
-                _enqueue_on_commit("jobs.tasks.dispatch_job", str(job.pk))
+                _dispatch_on_commit(job)
     except IntegrityError:
         if not idempotency_key:
             raise

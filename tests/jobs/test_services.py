@@ -1,19 +1,21 @@
 """The job services: legal moves succeed with exactly one audit event, illegal ones raise."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from django_q.brokers import get_broker
 
 from accounts.models import Role
-from jobs import services
+from jobs import execution, services
 from jobs.errors import (
     InvalidJobInput,
     LaneNotAllowed,
     NotAMember,
     TransitionNotAllowed,
 )
-from jobs.models import Attempt, FailureKind, Job, JobEvent, ReviewState, Status
+from jobs.models import Attempt, FailureKind, Job, JobEvent, PumpSlot, ReviewState, Status
 from jobs.results import AttemptOutcome, Usage
 from tests.factories import JobFactory, WorkspaceFactory, member_of
 
@@ -131,6 +133,39 @@ def test_submit_writes_job_and_first_event(workspace, submitter):
     assert job.expires_at > timezone.now()
     [event] = job.events.all()
     assert (event.kind, event.actor, event.to_status) == ("submitted", submitter, "queued")
+
+
+def submit_and_count_queued_tasks(workspace, submitter):
+    broker = get_broker()
+    before = broker.queue_size()
+    job = services.submit_job(
+        workspace=workspace, submitter=submitter, job_type="summarize_document", input=VALID_INPUT
+    )
+    return job, broker.queue_size() - before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_submitted_while_the_pump_beats_is_left_to_it_without_a_dispatch_task(
+    workspace, submitter, settings
+):
+    settings.PUMP_SLOTS = 1
+    PumpSlot.objects.create(slot=0, owner="pump", heartbeat_at=timezone.now())
+    job, queued = submit_and_count_queued_tasks(workspace, submitter)
+    assert queued == 0
+    assert [j.pk for j in execution.claim_due("next-pump-turn", job_ids=[job.pk])] == [job.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_submitted_while_a_pump_slot_is_quiet_gets_a_dispatch_task(
+    workspace, submitter, settings
+):
+    settings.PUMP_SLOTS = 2
+    PumpSlot.objects.create(slot=0, owner="pump", heartbeat_at=timezone.now())
+    PumpSlot.objects.create(
+        slot=1, owner="gone", heartbeat_at=timezone.now() - timedelta(minutes=1)
+    )
+    _, queued = submit_and_count_queued_tasks(workspace, submitter)
+    assert queued == 1
 
 
 @pytest.mark.django_db

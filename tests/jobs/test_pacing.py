@@ -1,0 +1,91 @@
+"""When the poller looks at an in-flight job: the backoff and the first look learned per job type
+(jobs/execution/pacing.py), against the fake OpenAI server over real HTTP."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from jobs import execution
+from jobs.execution import pacing
+from jobs.models import Attempt, Job, Status
+from tests.factories import JobFactory, WorkspaceFactory
+from tests.jobs.test_provider_lane import pump_until, reload, submit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def past_runs(seconds, *, job_type="summarize_document", finished_ago=timedelta(minutes=5)):
+    """Completed attempts of ``job_type`` whose provider worked ``seconds`` each."""
+    workspace = WorkspaceFactory()
+    finished = timezone.now() - finished_ago
+    for run in seconds:
+        job = JobFactory(workspace=workspace, job_type=job_type, status=Status.COMPLETED)
+        Attempt.objects.create(
+            job=job,
+            number=1,
+            state=Attempt.State.SUCCEEDED,
+            provider_seconds=run,
+            finished_at=finished,
+        )
+
+
+def seconds_until_next_look(job):
+    return (reload(job).next_poll_at - timezone.now()).total_seconds()
+
+
+def test_a_completed_attempt_records_how_long_the_provider_worked(fake):
+    job = submit(directive="[fake:duration=2]")
+    execution.dispatch_job(job.pk)
+    pump_until(lambda: reload(job).status == Status.COMPLETED)
+    worked = Attempt.objects.get(job=job).provider_seconds
+    # the provider's created_at / completed_at are whole seconds
+    assert worked is not None and 1 <= worked <= 3
+
+
+def test_the_first_look_waits_for_the_job_types_shortest_recent_runs(fake):
+    past_runs(range(40, 90))  # 50 runs of 40-89 s: the 2nd percentile is 40 s
+    job = submit(directive="[fake:duration=60]")
+    execution.dispatch_job(job.pk)
+    assert 0.9 * 40 - 1 <= seconds_until_next_look(job) <= 0.9 * 40
+
+
+def test_a_job_type_without_enough_history_is_looked_at_early(fake, settings):
+    past_runs(range(40, 40 + settings.POLL_LEARN_MIN_SAMPLES - 1))
+    past_runs(range(40, 90), job_type="draft_support_reply")  # another type's runs don't count
+    past_runs(range(40, 90), finished_ago=timedelta(days=8))  # nor last week's
+    job = submit(directive="[fake:duration=60]")
+    execution.dispatch_job(job.pk)
+    assert seconds_until_next_look(job) <= settings.POLL_MIN_INTERVAL
+
+
+def test_a_job_type_whose_runs_reach_down_to_seconds_keeps_its_early_looks(fake):
+    past_runs([1, 2] + list(range(40, 88)))  # the 2nd percentile of these 50 is 1 s
+    job = submit(directive="[fake:duration=60]")
+    execution.dispatch_job(job.pk)
+    assert seconds_until_next_look(job) <= 0.9 * 1
+
+
+def test_a_look_before_the_learned_first_look_waits_for_it_not_for_the_backoff(fake):
+    past_runs(range(40, 90))
+    job = submit(directive="[fake:duration=60]")
+    execution.dispatch_job(job.pk)
+    started = Attempt.objects.get(job=job).started_at
+    Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())  # e.g. a stray wake-up
+    execution.run_pump(seconds=0.3, owner="test-pump")
+    due = reload(job).next_poll_at
+    assert reload(job).status in (Status.QUEUED, Status.RUNNING)
+    assert (due - started).total_seconds() == pytest.approx(0.9 * 40, abs=1)
+
+
+def test_past_the_first_look_the_backoff_is_a_tenth_of_the_age(settings):
+    settings.OPENAI_WEBHOOKS_ENABLED = False
+    assert pacing.next_look(100, first_look=36) == pytest.approx(9.5, abs=0.5)
+    assert pacing.next_look(10, first_look=36) == 26
+
+
+def test_with_webhooks_the_safety_poll_ignores_learned_run_times(fake, settings):
+    past_runs(range(40, 90))
+    settings.OPENAI_WEBHOOKS_ENABLED = True
+    assert pacing.first_look("summarize_document") == 0
+    assert pacing.next_look(0) >= 0.9 * settings.WEBHOOK_SAFETY_POLL_SECONDS
