@@ -5,7 +5,6 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from .. import hooks
 from ..errors import (
     ConcurrentUpdate,
 )
@@ -15,10 +14,9 @@ from ..models import (
     Artifact,
     Attempt,
     Job,
-    ReviewState,
     Status,
 )
-from .base import _event, record_events, refusal
+from .base import COMPLETION_FIELDS, _completion, _event, record_events, refusal
 
 
 @transaction.atomic
@@ -181,13 +179,10 @@ def _finish_completed_batch(finished, actor):
         if job.status == Status.QUEUED:
             job.start()  # the provider finished before any poll saw it running
             job.started_at = job.started_at or now
-        job.review_state = hooks.review_state_for(job)
-        held = job.review_state in (ReviewState.PENDING, ReviewState.ESCALATED)
-        transition = "hold_for_review" if held else "complete"
-        if not can_proceed(getattr(job, transition)):
-            raise ConcurrentUpdate(refusal(job, transition))
-        getattr(job, transition)()
-        done = None if held else now
+        done = _completion(job, now)
+        if not can_proceed(getattr(job, done.transition)):
+            raise ConcurrentUpdate(refusal(job, done.transition))
+        getattr(job, done.transition)()
         attempt_rows.append(
             (
                 usage.input_tokens,
@@ -210,11 +205,7 @@ def _finish_completed_batch(finished, actor):
         job_rows.append(
             (
                 job.status,
-                job.review_state,
-                now,
-                job.started_at,
-                done,
-                done,
+                *(done.changes.get(name) for name in COMPLETION_FIELDS),  # held: the end times NULL
                 now,
                 usage.input_tokens,
                 usage.cached_tokens,
@@ -238,11 +229,11 @@ def _finish_completed_batch(finished, actor):
         events.append(
             _event(
                 job,
-                "needs_review" if held else "completed",
+                done.kind,
                 actor=actor,
                 from_status=from_status,
                 to_status=job.status,
-                message="The draft is ready and waits for a reviewer." if held else "Finished.",
+                message=done.message,
             )
         )
     _update_many(
@@ -270,22 +261,15 @@ def _finish_completed_batch(finished, actor):
         ],
         attempt_rows,
     )
+    assigned = ["status", *COMPLETION_FIELDS, "updated_at"]
     changed = _update_many(
         Job,
-        "status = %s, review_state = %s, provider_finished_at = %s, started_at = %s, "
-        "completed_at = %s, finished_at = %s, updated_at = %s, next_poll_at = NULL, "
-        "lease_owner = '', lease_expires_at = NULL, input_tokens = input_tokens + %s, "
-        "cached_tokens = cached_tokens + %s, output_tokens = output_tokens + %s, "
-        "reasoning_tokens = reasoning_tokens + %s, cost = cost + %s "
-        "WHERE id = %s AND status = %s",
+        ", ".join(f"{name} = %s" for name in assigned)
+        + ", input_tokens = input_tokens + %s, cached_tokens = cached_tokens + %s, "
+        "output_tokens = output_tokens + %s, reasoning_tokens = reasoning_tokens + %s, "
+        "cost = cost + %s WHERE id = %s AND status = %s",
         [
-            "status",
-            "review_state",
-            "provider_finished_at",
-            "started_at",
-            "completed_at",
-            "finished_at",
-            "updated_at",
+            *assigned,
             "input_tokens",
             "cached_tokens",
             "output_tokens",
