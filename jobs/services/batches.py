@@ -81,33 +81,28 @@ def record_dispatches(accepted, *, next_poll_at=None, release=False):
     "started" is when the model got the work, even while the provider still queues it."""
     now = timezone.now()
     next_poll_at = next_poll_at or now
-    attempt_table, job_table = Attempt._meta.db_table, Job._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {attempt_table} SET provider_response_id = %s, provider_status = %s, "
-            "request_id = %s, state = %s WHERE id = %s",
-            [
-                (response_id, provider_status, request_id, Attempt.State.IN_FLIGHT, attempt.pk)
-                for attempt, response_id, provider_status, request_id in accepted
-            ],
-        )
-        released = "CASE WHEN lease_owner = %s THEN '' ELSE lease_owner END"
-        cursor.executemany(
-            f"UPDATE {job_table} SET next_poll_at = %s, started_at = COALESCE(started_at, %s), "
-            f"lease_expires_at = CASE WHEN lease_owner = %s THEN NULL ELSE lease_expires_at END, "
-            f"lease_owner = {released} WHERE id = %s",
-            [
-                (
-                    _db_time(next_poll_at),
-                    _db_time(now),
-                    owner,
-                    owner,
-                    _db_id(attempt.job_id),
-                )
-                for attempt, *_ in accepted
-                for owner in [attempt.job.lease_owner if release else None]
-            ],
-        )
+    _update_many(
+        Attempt,
+        "provider_response_id = %s, provider_status = %s, request_id = %s, "
+        f"state = '{Attempt.State.IN_FLIGHT}' WHERE id = %s",
+        ["provider_response_id", "provider_status", "request_id", "id"],
+        [
+            (response_id, provider_status, request_id, attempt.pk)
+            for attempt, response_id, provider_status, request_id in accepted
+        ],
+    )
+    _update_many(
+        Job,
+        "next_poll_at = %s, started_at = COALESCE(started_at, %s), "
+        "lease_expires_at = CASE WHEN lease_owner = %s THEN NULL ELSE lease_expires_at END, "
+        "lease_owner = CASE WHEN lease_owner = %s THEN '' ELSE lease_owner END WHERE id = %s",
+        ["next_poll_at", "started_at", "lease_owner", "lease_owner", "id"],
+        [
+            (next_poll_at, now, owner, owner, attempt.job_id)
+            for attempt, *_ in accepted
+            for owner in [attempt.job.lease_owner if release else None]
+        ],
+    )
     jobs = Job.objects.only("id", "status").in_bulk([attempt.job_id for attempt, *_ in accepted])
     record_events(
         [
@@ -123,14 +118,6 @@ def record_dispatches(accepted, *, next_poll_at=None, release=False):
             for attempt, _, _, request_id in accepted
         ]
     )
-
-
-def _db_time(value):
-    return Job._meta.get_field("next_poll_at").get_db_prep_value(value, connection)
-
-
-def _db_id(value):
-    return Job._meta.pk.get_db_prep_value(value, connection)
 
 
 def finish_completed_batch(finished, *, actor="system:poller"):
