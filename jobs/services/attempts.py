@@ -6,7 +6,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from .. import hooks
 from ..errors import (
     ConcurrentUpdate,
     TransitionNotAllowed,
@@ -17,11 +16,10 @@ from ..models import (
     Attempt,
     FailureKind,
     Job,
-    ReviewState,
     Status,
 )
 from ..results import AttemptOutcome
-from .base import _actor_fields, _fresh, _move, record_event, retry_delay
+from .base import _actor_fields, _completion, _fresh, _move, record_event, retry_delay
 from .batches import begin_attempts, record_dispatches
 
 # --- the provider lane's writes ------------------------------------------------------------
@@ -176,35 +174,15 @@ def _finish_completed(job, attempt, outcome, actor, from_status):
     add_artifact(
         job=job, kind=Artifact.Kind.TEXT, text=outcome.text, attempt=attempt, note="Model output"
     )
-    review_state = hooks.review_state_for(job)
-    common = dict(
-        provider_finished_at=now,
-        review_state=review_state,
-        next_poll_at=None,
-        lease_owner="",
-        lease_expires_at=None,
-        started_at=job.started_at,
-    )
-    if review_state in (ReviewState.PENDING, ReviewState.ESCALATED):
-        return _move(
-            job,
-            "hold_for_review",
-            actor=actor,
-            from_status=from_status,
-            kind="needs_review",
-            message="The draft is ready and waits for a reviewer.",
-            **common,
-        )
+    done = _completion(job, now)
     return _move(
         job,
-        "complete",
+        done.transition,
         actor=actor,
         from_status=from_status,
-        kind="completed",
-        message="Finished.",
-        completed_at=now,
-        finished_at=now,
-        **common,
+        kind=done.kind,
+        message=done.message,
+        **done.changes,
     )
 
 

@@ -1,8 +1,9 @@
-"""Plumbing every job write shares: events, refusals, FSM moves, fresh reads."""
+"""Plumbing every job write shares: events, refusals, FSM moves, completions, fresh reads."""
 
 import random
 import time
 from datetime import timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -18,6 +19,7 @@ from ..models import (
     Job,
     JobEvent,
     PumpSlot,
+    ReviewState,
 )
 from ..queue import enqueue
 
@@ -115,6 +117,50 @@ def _move(job, transition_name, *, actor, kind, message="", data=None, from_stat
         data=data,
     )
     return job
+
+
+class Completion(NamedTuple):
+    """How a job whose model completed finishes: its transition, the event's kind and message,
+    and the field changes that go with them."""
+
+    transition: str
+    kind: str
+    message: str
+    changes: dict
+
+
+# Every field ``_completion`` may change, for the batch path's one UPDATE for all its jobs
+# (a held job's changes leave out completed_at and finished_at, which stay NULL).
+COMPLETION_FIELDS = [
+    "provider_finished_at",
+    "review_state",
+    "next_poll_at",
+    "lease_owner",
+    "lease_expires_at",
+    "started_at",
+    "completed_at",
+    "finished_at",
+]
+
+
+def _completion(job, now):
+    """Hold for review or complete, as the review router decides for ``job`` (running, its
+    attempt's output in hand); ``now`` is when the provider finished. The one-job and the batch
+    path both finish a completed attempt with this, so they cannot disagree."""
+    review_state = hooks.review_state_for(job)
+    changes = {
+        "provider_finished_at": now,
+        "review_state": review_state,
+        "next_poll_at": None,
+        "lease_owner": "",
+        "lease_expires_at": None,
+        "started_at": job.started_at,
+    }
+    if review_state in (ReviewState.PENDING, ReviewState.ESCALATED):
+        message = "The draft is ready and waits for a reviewer."
+        return Completion("hold_for_review", "needs_review", message, changes)
+    changes |= {"completed_at": now, "finished_at": now}
+    return Completion("complete", "completed", "Finished.", changes)
 
 
 def _fresh(job):

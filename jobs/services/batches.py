@@ -5,7 +5,6 @@ from django.db.models import F, Max
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from .. import hooks
 from ..errors import (
     ConcurrentUpdate,
 )
@@ -15,10 +14,9 @@ from ..models import (
     Artifact,
     Attempt,
     Job,
-    ReviewState,
     Status,
 )
-from .base import _event, record_events, refusal
+from .base import COMPLETION_FIELDS, _completion, _event, record_events, refusal
 
 
 @transaction.atomic
@@ -83,33 +81,28 @@ def record_dispatches(accepted, *, next_poll_at=None, release=False):
     "started" is when the model got the work, even while the provider still queues it."""
     now = timezone.now()
     next_poll_at = next_poll_at or now
-    attempt_table, job_table = Attempt._meta.db_table, Job._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {attempt_table} SET provider_response_id = %s, provider_status = %s, "
-            "request_id = %s, state = %s WHERE id = %s",
-            [
-                (response_id, provider_status, request_id, Attempt.State.IN_FLIGHT, attempt.pk)
-                for attempt, response_id, provider_status, request_id in accepted
-            ],
-        )
-        released = "CASE WHEN lease_owner = %s THEN '' ELSE lease_owner END"
-        cursor.executemany(
-            f"UPDATE {job_table} SET next_poll_at = %s, started_at = COALESCE(started_at, %s), "
-            f"lease_expires_at = CASE WHEN lease_owner = %s THEN NULL ELSE lease_expires_at END, "
-            f"lease_owner = {released} WHERE id = %s",
-            [
-                (
-                    _db_time(next_poll_at),
-                    _db_time(now),
-                    owner,
-                    owner,
-                    _db_id(attempt.job_id),
-                )
-                for attempt, *_ in accepted
-                for owner in [attempt.job.lease_owner if release else None]
-            ],
-        )
+    _update_many(
+        Attempt,
+        "provider_response_id = %s, provider_status = %s, request_id = %s, "
+        f"state = '{Attempt.State.IN_FLIGHT}' WHERE id = %s",
+        ["provider_response_id", "provider_status", "request_id", "id"],
+        [
+            (response_id, provider_status, request_id, attempt.pk)
+            for attempt, response_id, provider_status, request_id in accepted
+        ],
+    )
+    _update_many(
+        Job,
+        "next_poll_at = %s, started_at = COALESCE(started_at, %s), "
+        "lease_expires_at = CASE WHEN lease_owner = %s THEN NULL ELSE lease_expires_at END, "
+        "lease_owner = CASE WHEN lease_owner = %s THEN '' ELSE lease_owner END WHERE id = %s",
+        ["next_poll_at", "started_at", "lease_owner", "lease_owner", "id"],
+        [
+            (next_poll_at, now, owner, owner, attempt.job_id)
+            for attempt, *_ in accepted
+            for owner in [attempt.job.lease_owner if release else None]
+        ],
+    )
     jobs = Job.objects.only("id", "status").in_bulk([attempt.job_id for attempt, *_ in accepted])
     record_events(
         [
@@ -125,14 +118,6 @@ def record_dispatches(accepted, *, next_poll_at=None, release=False):
             for attempt, _, _, request_id in accepted
         ]
     )
-
-
-def _db_time(value):
-    return Job._meta.get_field("next_poll_at").get_db_prep_value(value, connection)
-
-
-def _db_id(value):
-    return Job._meta.pk.get_db_prep_value(value, connection)
 
 
 def finish_completed_batch(finished, *, actor="system:poller"):
@@ -181,13 +166,10 @@ def _finish_completed_batch(finished, actor):
         if job.status == Status.QUEUED:
             job.start()  # the provider finished before any poll saw it running
             job.started_at = job.started_at or now
-        job.review_state = hooks.review_state_for(job)
-        held = job.review_state in (ReviewState.PENDING, ReviewState.ESCALATED)
-        transition = "hold_for_review" if held else "complete"
-        if not can_proceed(getattr(job, transition)):
-            raise ConcurrentUpdate(refusal(job, transition))
-        getattr(job, transition)()
-        done = None if held else now
+        done = _completion(job, now)
+        if not can_proceed(getattr(job, done.transition)):
+            raise ConcurrentUpdate(refusal(job, done.transition))
+        getattr(job, done.transition)()
         attempt_rows.append(
             (
                 usage.input_tokens,
@@ -211,11 +193,7 @@ def _finish_completed_batch(finished, actor):
         job_rows.append(
             (
                 job.status,
-                job.review_state,
-                now,
-                job.started_at,
-                done,
-                done,
+                *(done.changes.get(name) for name in COMPLETION_FIELDS),  # held: the end times NULL
                 now,
                 usage.input_tokens,
                 usage.cached_tokens,
@@ -239,11 +217,11 @@ def _finish_completed_batch(finished, actor):
         events.append(
             _event(
                 job,
-                "needs_review" if held else "completed",
+                done.kind,
                 actor=actor,
                 from_status=from_status,
                 to_status=job.status,
-                message="The draft is ready and waits for a reviewer." if held else "Finished.",
+                message=done.message,
             )
         )
     _update_many(
@@ -273,22 +251,15 @@ def _finish_completed_batch(finished, actor):
         ],
         attempt_rows,
     )
+    assigned = ["status", *COMPLETION_FIELDS, "updated_at"]
     changed = _update_many(
         Job,
-        "status = %s, review_state = %s, provider_finished_at = %s, started_at = %s, "
-        "completed_at = %s, finished_at = %s, updated_at = %s, next_poll_at = NULL, "
-        "lease_owner = '', lease_expires_at = NULL, input_tokens = input_tokens + %s, "
-        "cached_tokens = cached_tokens + %s, output_tokens = output_tokens + %s, "
-        "reasoning_tokens = reasoning_tokens + %s, cost = cost + %s "
-        "WHERE id = %s AND status = %s",
+        ", ".join(f"{name} = %s" for name in assigned)
+        + ", input_tokens = input_tokens + %s, cached_tokens = cached_tokens + %s, "
+        "output_tokens = output_tokens + %s, reasoning_tokens = reasoning_tokens + %s, "
+        "cost = cost + %s WHERE id = %s AND status = %s",
         [
-            "status",
-            "review_state",
-            "provider_finished_at",
-            "started_at",
-            "completed_at",
-            "finished_at",
-            "updated_at",
+            *assigned,
             "input_tokens",
             "cached_tokens",
             "output_tokens",
