@@ -89,7 +89,6 @@ def seed_steward(fake, count, rng, history):
     from jobs.job_types import get_job_type
     from jobs.models import Attempt, Job, Status
 
-    workspace, user = common.bench_user()
     spec = get_job_type("summarize_document")
     common.seed_history(history, rng)
     first = pacing.learned_first_look(spec.name)

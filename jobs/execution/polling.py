@@ -110,7 +110,7 @@ def poll(pairs):
         _log_polls(pairs, began, now)
     Attempt.objects.filter(pk__in=[a.pk for _, a in pairs]).update(polls=F("polls") + 1)
     ok = failed = limited = 0
-    waiting, completed = [], []
+    waiting, completed, starting = [], [], set()
     for job, attempt in pairs:
         result = snapshots[attempt.provider_response_id]
         if isinstance(result, ProviderError):
@@ -134,13 +134,14 @@ def poll(pairs):
             _apply_result(job, attempt, result.outcome)
             continue
         if result.is_working and job.status == Status.QUEUED:
-            try:
-                services.mark_running(job=job)
-            except JobError:
-                continue
+            starting.add(job.pk)
         age = (now - attempt.started_at).total_seconds()
         job.next_poll_at = now + timedelta(seconds=next_look(age, first_look(job.job_type)))
         waiting.append(job)
+    if starting:
+        # a job that could not start (canceled meanwhile) keeps its lease until it lapses
+        stuck = starting - services.mark_running_batch([j for j in waiting if j.pk in starting])
+        waiting = [job for job in waiting if job.pk not in stuck]
     _reschedule(waiting)
     # the plain completions of the batch in one go; the rest one at a time, with every check
     for job, attempt, outcome in services.finish_completed_batch(completed) if completed else []:

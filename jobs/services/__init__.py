@@ -33,6 +33,7 @@ from .base import (
 from .batches import (
     begin_attempts,
     finish_completed_batch,
+    mark_running_batch,
     record_dispatches,
 )
 from .controls import (
@@ -72,4 +73,5 @@ __all__ = [
     "begin_attempts",
     "record_dispatches",
     "finish_completed_batch",
+    "mark_running_batch",
 ]

@@ -73,6 +73,41 @@ def begin_attempts(*, starts, actor="system:dispatcher"):
 
 
 @transaction.atomic
+def mark_running_batch(jobs, *, actor="system:poller"):
+    """The model has started working on each of ``jobs``: queued → running, in a few
+    statements whatever their number. Each job goes through its ``start`` transition and gets
+    its ``running`` event, as ``mark_running`` gives one job. The rows are locked in id order;
+    a job no longer queued (canceled meanwhile, or moved by another poller) is left as it is.
+    Returns the ids of the jobs that moved."""
+    locked = Job.objects.select_for_update().filter(pk__in=[job.pk for job in jobs])
+    now = timezone.now()
+    rows, events = [], []
+    for job in locked.filter(status=Status.QUEUED).order_by("pk"):
+        job.start()
+        job.started_at = job.started_at or now
+        rows.append((job.status, job.started_at, now, job.pk))
+        events.append(
+            _event(
+                job,
+                "running",
+                actor=actor,
+                from_status=Status.QUEUED,
+                to_status=job.status,
+                message="The model is working on it.",
+            )
+        )
+    if rows:
+        _update_many(
+            Job,
+            "status = %s, started_at = %s, updated_at = %s WHERE id = %s",
+            ["status", "started_at", "updated_at", "id"],
+            rows,
+        )
+        record_events(events)
+    return {job_id for *_, job_id in rows}
+
+
+@transaction.atomic
 def record_dispatches(accepted, *, next_poll_at=None, release=False):
     """The provider accepted these attempts: ``accepted`` holds ``(attempt, response_id,
     provider_status, request_id)``. Stores each response id, sets when to look at the job

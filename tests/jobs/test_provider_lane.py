@@ -392,6 +392,35 @@ def test_starting_a_batch_costs_the_same_statements_for_4_jobs_as_for_16(fake, s
     assert counts[1] == counts[2], f"statements for 4 and 16 starts: {counts[1:]}"
 
 
+def test_a_batch_seen_working_starts_running_in_the_same_statements_for_4_jobs_as_for_16(
+    fake, settings
+):
+    """A pump turn moves the jobs its retrieves found working from queued to running together:
+    each through its FSM transition with one event, in a statement count that does not grow
+    with the batch."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.PUMP_STARTS_PER_TURN = 16
+    counts = []
+    for size in (1, 4, 16):  # the first turn also creates the circuit breaker's rows
+        batch = [submit(directive="[fake:duration=60;queued_for=0]") for _ in range(size)]
+        ids = [job.pk for job in batch]
+        execution.process_claimed(execution.claim_due("test-pump", job_ids=ids), "test-pump")
+        assert {job.status for job in map(reload, batch)} == {Status.QUEUED}
+        Job.objects.filter(pk__in=ids).update(next_poll_at=timezone.now())
+        claimed = execution.claim_due("test-pump", job_ids=ids)
+        with CaptureQueriesContext(connection) as queries:
+            execution.process_claimed(claimed, "test-pump")
+        counts.append(len(batch_statements(queries)))
+        for job in map(reload, batch):
+            assert job.status == Status.RUNNING and job.started_at is not None
+            assert job.lease_owner == "" and job.next_poll_at > timezone.now()
+            [event] = job.events.filter(kind="running")
+            assert (event.from_status, event.to_status) == (Status.QUEUED, Status.RUNNING)
+    assert counts[1] == counts[2], f"statements for 4 and 16 jobs: {counts[1:]}"
+
+
 def test_finishing_a_batch_costs_the_same_statements_for_4_jobs_as_for_16(fake, settings):
     """A pump turn applies the plain completions of its batch together: usage and cost on
     attempts and jobs, the output artifacts, each job's FSM transition and event, and the
