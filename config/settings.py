@@ -274,6 +274,9 @@ PUMP_STALE_SECONDS = env.int("PUMP_STALE_SECONDS", default=20)  # silent this lo
 WORKER_WEDGE_SECONDS = env.int("WORKER_WEDGE_SECONDS", default=15)
 SYNC_LANE_TIMEOUT = env.float("SYNC_LANE_TIMEOUT", default=20.0)
 PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=30.0)  # seconds per provider call
+# The pump's retrieves and creates go over a lean HTTP/1.1 transport (jobs/provider/transport.py);
+# off: the SDK's default httpx transport (e.g. to debug with httpx's logging).
+PROVIDER_LEAN_HTTP = env.bool("PROVIDER_LEAN_HTTP", default=True)
 CIRCUIT_MIN_CALLS = env.int("CIRCUIT_MIN_CALLS", default=20)
 CIRCUIT_ERROR_RATE = env.float("CIRCUIT_ERROR_RATE", default=0.5)
 # While an admin pauses a workspace's dispatch (ops page), its queued jobs are looked at again

@@ -4,8 +4,11 @@ import asyncio
 import threading
 from functools import cache
 
+import httpx2 as httpx
 import openai
 from django.conf import settings
+
+from .transport import LeanTransport
 
 
 def _options():
@@ -42,8 +45,12 @@ def creator():
 
 
 def async_client():
-    """A fresh async client (bound to the event loop it is first used in)."""
-    return openai.AsyncOpenAI(**_options(), max_retries=1, timeout=_timeout())
+    """A fresh async client (bound to the event loop it is first used in). Its wire is the
+    lean transport unless ``PROVIDER_LEAN_HTTP`` is off: about half the CPU per retrieve."""
+    extra = {}
+    if settings.PROVIDER_LEAN_HTTP:
+        extra["http_client"] = httpx.AsyncClient(transport=LeanTransport(), follow_redirects=True)
+    return openai.AsyncOpenAI(**_options(), max_retries=1, timeout=_timeout(), **extra)
 
 
 class _Pollers(threading.local):

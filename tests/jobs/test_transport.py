@@ -1,0 +1,148 @@
+"""The pump client's lean HTTP/1.1 transport (jobs/provider/transport.py) against small real
+servers that frame their answers the ways HTTP allows, and the SDK over it against the fake."""
+
+import asyncio
+import json
+
+import httpx2 as httpx
+import openai
+import pytest
+
+from jobs.provider.transport import LeanTransport
+
+
+class Server:
+    """An HTTP/1.1 server on a free port that answers ``GET /length`` with a Content-Length
+    body, ``GET /chunked`` with a chunked one, ``/drop`` by closing the connection without a
+    word when it is not the connection's first request, and ``/slow`` after 2 s."""
+
+    def __init__(self):
+        self.connections = 0
+        self.requests = []
+
+    async def __aenter__(self):
+        self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+
+    async def serve(self, reader, writer):
+        self.connections += 1
+        served = 0
+        try:
+            while line := await reader.readline():
+                method, path, _ = line.decode().split(" ", 2)
+                length = 0
+                while (header := await reader.readline()) != b"\r\n":
+                    name, _, value = header.decode().partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                body = await reader.readexactly(length)
+                self.requests.append((method, path, body))
+                if path == "/drop" and served:
+                    break
+                if path == "/slow":
+                    await asyncio.sleep(2)
+                writer.write(self.answer(path, served))
+                await writer.drain()
+                served += 1
+        finally:
+            writer.close()
+
+    @staticmethod
+    def answer(path, served):
+        body = json.dumps({"path": path, "served": served}).encode()
+        if path == "/chunked":
+            half = len(body) // 2
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (body[:half], body[half:]))
+            return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+        return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def client(**options):
+    return httpx.AsyncClient(transport=LeanTransport(), **options)
+
+
+def test_answers_framed_by_length_or_in_chunks_are_read_whole_over_one_kept_connection():
+    async def scenario():
+        async with Server() as server, client(base_url=server.url) as http:
+            answers = [await http.get(path) for path in ("/length", "/chunked") * 3]
+            return server.connections, [(a.status_code, a.json()) for a in answers]
+
+    connections, answers = asyncio.run(scenario())
+    assert connections == 1
+    assert answers == [
+        (200, {"path": path, "served": served})
+        for served, path in enumerate(("/length", "/chunked") * 3)
+    ]
+
+
+def test_a_get_the_server_dropped_on_a_kept_connection_is_sent_again_on_a_new_one():
+    async def scenario():
+        async with Server() as server, client(base_url=server.url) as http:
+            await http.get("/length")
+            answer = await http.get("/drop")
+            return server.connections, answer.json()
+
+    connections, answer = asyncio.run(scenario())
+    assert connections == 2
+    assert answer == {"path": "/drop", "served": 0}
+
+
+def test_a_post_the_server_dropped_is_not_sent_twice():
+    async def scenario():
+        async with Server() as server, client(base_url=server.url) as http:
+            await http.get("/length")
+            with pytest.raises(httpx.RemoteProtocolError):
+                await http.post("/drop", content=b'{"create": 1}')
+            return [request for request in server.requests if request[0] == "POST"]
+
+    assert asyncio.run(scenario()) == [("POST", "/drop", b'{"create": 1}')]
+
+
+def test_a_slow_answer_is_a_read_timeout_and_the_connection_is_not_reused():
+    async def scenario():
+        async with Server() as server, client(base_url=server.url, timeout=0.3) as http:
+            with pytest.raises(httpx.ReadTimeout):
+                await http.get("/slow")
+            answer = await http.get("/length")
+            return server.connections, answer.json()
+
+    connections, answer = asyncio.run(scenario())
+    assert connections == 2 and answer["served"] == 0
+
+
+def test_a_refused_connection_is_a_connect_error():
+    async def scenario():
+        async with Server() as server:
+            url = server.url
+        async with client() as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(url + "/length")
+
+    asyncio.run(scenario())
+
+
+def test_the_sdk_over_the_lean_transport_creates_and_retrieves_at_the_fake(fake_server):
+    async def scenario():
+        sdk = openai.AsyncOpenAI(
+            api_key="test",
+            base_url=fake_server.base_url,
+            http_client=client(),
+            max_retries=0,
+        )
+        created = await sdk.responses.create(
+            model="gpt-5-mini", input="Hello.", background=True, metadata={"fake_duration": "0"}
+        )
+        await asyncio.sleep(0.2)
+        done = await sdk.responses.retrieve(created.id)
+        with pytest.raises(openai.NotFoundError):
+            await sdk.responses.retrieve("resp_missing")
+        await sdk.close()
+        return created, done
+
+    created, done = asyncio.run(scenario())
+    assert created.status in ("queued", "in_progress", "completed")
+    assert done.id == created.id and done.status == "completed" and done.output_text
