@@ -21,7 +21,6 @@ must never be sent twice without the caller knowing).
 """
 
 import asyncio
-import ssl
 
 import httpx2 as httpx
 
@@ -38,11 +37,9 @@ class LeanTransport(httpx.AsyncBaseTransport):
     # --- connections ---------------------------------------------------------------------
 
     def _tls_context(self):
+        """The TLS context httpx itself would build (its CA bundle, ``SSL_CERT_FILE``…)."""
         if self._tls is None:
-            self._tls = ssl.create_default_context()
-            if not self._verify:
-                self._tls.check_hostname = False
-                self._tls.verify_mode = ssl.CERT_NONE
+            self._tls = httpx.create_ssl_context(verify=self._verify)
         return self._tls
 
     async def _connect(self, scheme, host, port, timeout, request):
