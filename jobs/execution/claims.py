@@ -33,8 +33,10 @@ def _due(now):
     )
 
 
-def claim_due(owner, *, limit=None, now=None, job_ids=None):
-    """Lease up to ``limit`` due jobs to ``owner``; return them. Safe across processes."""
+def claim_due(owner, *, limit=None, now=None, job_ids=None, without_input=False):
+    """Lease up to ``limit`` due jobs to ``owner``; return them. Safe across processes.
+    ``without_input`` leaves each job's input (a whole document, perhaps) unread: a pump turn
+    mostly polls, and reads it only for the jobs it starts (``polling.process_claimed``)."""
     now = now or timezone.now()
     until = now + _lease()
     limit = limit or settings.POLL_BATCH
@@ -48,7 +50,10 @@ def claim_due(owner, *, limit=None, now=None, job_ids=None):
         ids = list(candidates.values_list("pk", flat=True)[:limit])
         if ids:
             Job.objects.filter(pk__in=ids).update(lease_owner=owner, lease_expires_at=until)
-    return list(Job.objects.filter(pk__in=ids, lease_owner=owner)) if ids else []
+    if not ids:
+        return []
+    claimed = Job.objects.filter(pk__in=ids, lease_owner=owner)
+    return list(claimed.defer("input") if without_input else claimed)
 
 
 def _release(job, *, next_poll_at=None, wait_reason=None):

@@ -37,7 +37,9 @@ def process_claimed(jobs, owner):
         a.job_id: a
         for a in Attempt.objects.filter(
             job_id__in=by_id, state__in=[Attempt.State.IN_FLIGHT, Attempt.State.DISPATCHING]
-        ).order_by("number")
+        )
+        .defer("instructions", "output")  # the prompt and output are not needed to poll
+        .order_by("number")
     }
     to_poll, to_start, stale_before = [], [], timezone.now() - _lease()
     for job in jobs:
@@ -52,7 +54,7 @@ def process_claimed(jobs, owner):
             enqueue("jobs.tasks.stream_job", str(job.pk), attempt.pk, owner)
         else:
             to_poll.append((job, attempt))
-    _dispatch_claimed(to_start[: settings.PUMP_STARTS_PER_TURN])
+    _dispatch_claimed(_with_input(to_start[: settings.PUMP_STARTS_PER_TURN]))
     later = timezone.now() + timedelta(seconds=1)
     for job in to_start[settings.PUMP_STARTS_PER_TURN :]:
         # Due again in a second, behind every poll already due: a burst of new work cannot
@@ -63,6 +65,13 @@ def process_claimed(jobs, owner):
         to_poll = [(job, attempt) for job, attempt in to_poll if job.pk in held]
     if to_poll:
         poll(to_poll)
+
+
+def _with_input(jobs):
+    """``jobs``, in their order, with the input a pump's claim left unread read in one go."""
+    missing = [job.pk for job in jobs if "input" in job.get_deferred_fields()]
+    whole = Job.objects.in_bulk(missing) if missing else {}
+    return [whole.get(job.pk, job) for job in jobs]
 
 
 def _renew_leases(jobs, owner):

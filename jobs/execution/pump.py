@@ -70,7 +70,7 @@ def run_pump(slot=0, seconds=None, owner=None, hand_over=None):
             sweep_expired()
             last_sweep = tick
         try:
-            jobs = claim_due(owner)
+            jobs = claim_due(owner, without_input=True)
             if jobs:
                 process_claimed(jobs, owner)
                 worked += len(jobs)
@@ -143,7 +143,8 @@ def stale_pump_slots(now=None):
 def sweep_expired(limit=200):
     """Expire active jobs past their deadline (in-flight provider work is cancelled)."""
     expired = 0
-    for job in Job.objects.filter(status__in=ACTIVE, expires_at__lt=timezone.now())[:limit]:
+    expired_jobs = Job.objects.filter(status__in=ACTIVE, expires_at__lt=timezone.now())
+    for job in expired_jobs.defer("input")[:limit]:
         try:
             services.expire_job(job=job)
             expired += 1

@@ -82,7 +82,7 @@ def mark_running_batch(jobs, *, actor="system:poller"):
     locked = Job.objects.select_for_update().filter(pk__in=[job.pk for job in jobs])
     now = timezone.now()
     rows, events = [], []
-    for job in locked.filter(status=Status.QUEUED).order_by("pk"):
+    for job in locked.filter(status=Status.QUEUED).defer("input").order_by("pk"):
         job.start()
         job.started_at = job.started_at or now
         rows.append((job.status, job.started_at, now, job.pk))

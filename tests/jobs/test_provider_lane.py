@@ -421,6 +421,25 @@ def test_a_batch_seen_working_starts_running_in_the_same_statements_for_4_jobs_a
     assert counts[1] == counts[2], f"statements for 4 and 16 jobs: {counts[1:]}"
 
 
+def test_a_pump_turn_polls_without_reading_job_inputs_or_attempt_prompts(fake):
+    """Polling needs ids and times: a turn must not drag every in-flight job's document (its
+    input and the prompt rendered from it) out of the database a few times a minute."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    batch = [submit(directive="[fake:duration=60;queued_for=0]") for _ in range(3)]
+    ids = [job.pk for job in batch]
+    execution.process_claimed(execution.claim_due("test-pump", job_ids=ids), "test-pump")
+    assert all(Attempt.objects.get(job_id=i).instructions for i in ids)  # started from input
+    Job.objects.filter(pk__in=ids).update(next_poll_at=timezone.now())
+    with CaptureQueriesContext(connection) as queries:
+        execution.run_pump(seconds=0.3, owner="test-pump")
+    assert {job.status for job in map(reload, batch)} == {Status.RUNNING}  # polled
+    bulky = ('"jobs_job"."input"', '"jobs_attempt"."instructions"', '"jobs_attempt"."output"')
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().startswith("SELECT")]
+    assert not [sql for sql in reads if any(column in sql for column in bulky)]
+
+
 def test_finishing_a_batch_costs_the_same_statements_for_4_jobs_as_for_16(fake, settings):
     """A pump turn applies the plain completions of its batch together: usage and cost on
     attempts and jobs, the output artifacts, each job's FSM transition and event, and the
