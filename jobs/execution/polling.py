@@ -19,7 +19,7 @@ from ..models import (
 )
 from ..provider import ProviderError
 from ..queue import enqueue
-from .claims import _lease, _release
+from .claims import _lease, _release, _release_many
 from .dispatch import _dispatch_claimed
 from .pacing import first_look, next_look, poll_interval
 
@@ -55,11 +55,9 @@ def process_claimed(jobs, owner):
         else:
             to_poll.append((job, attempt))
     _dispatch_claimed(_with_input(to_start[: settings.PUMP_STARTS_PER_TURN]))
-    later = timezone.now() + timedelta(seconds=1)
-    for job in to_start[settings.PUMP_STARTS_PER_TURN :]:
-        # Due again in a second, behind every poll already due: a burst of new work cannot
-        # crowd polls out of the batches. A dispatch task or a later turn starts it.
-        _release(job, next_poll_at=later)
+    # The rest are due again in a second, behind every poll already due: a burst of new work
+    # cannot crowd polls out of the batches. A later turn (or a dispatch task) starts them.
+    _release_many(to_start[settings.PUMP_STARTS_PER_TURN :], owner, in_seconds=1)
     if to_poll:
         held = _renew_leases([job for job, _ in to_poll], owner)
         to_poll = [(job, attempt) for job, attempt in to_poll if job.pk in held]
