@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-import httpx
 from django.conf import settings
 from standardwebhooks import Webhook
 
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS = 10.0, 5.0
 USER_AGENT = "Steward-Webhooks/1.0"
 
 
@@ -83,13 +82,21 @@ def refusal(url, *, resolve=True):
 
 def send(*, url, secret, message_id, payload):
     """POST the signed payload once. Any 2xx is delivered; everything else is an error string."""
+    # httpx (and the rich/click/pygments its CLI pulls in) costs a process ~5 MB; imported when
+    # the app loads, every task-cluster process paid it. Its first import must not run on one
+    # thread while another makes an OpenAI SDK call (the SDK reads sys.modules["httpx"] and
+    # fails on a half-initialised module; see notifications.listeners): sends only run in the
+    # deliver_webhook task, on the worker's task thread, with no SDK call beside it.
+    import httpx
+
     refused = refusal(url)
     if refused:
         return SendResult(False, None, refused)
     body = encode(payload)
     headers = signed_headers(secret=secret, message_id=message_id, body=body)
+    timeout = httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS)
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=TIMEOUT)
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout)
     except httpx.TimeoutException:
         return SendResult(False, None, "The endpoint did not answer in time.")
     except httpx.HTTPError as error:

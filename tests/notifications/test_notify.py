@@ -142,3 +142,11 @@ def test_settings_page_saves_choices(client, submitter):
     html = client.get(reverse("notification-settings")).content.decode()
     assert 'name="email:completed" id="pref-email-completed" value="1" aria' in html
     assert 'name="in_app:failed" id="pref-in_app-failed" value="1" checked' in html
+
+
+def test_links_in_notifications_are_the_project_urlconfs(job, settings):
+    site = settings.SITE_URL.rstrip("/")
+    assert notify.job_url(job) == site + reverse("job-detail", args=[job.pk])
+    assert notify.page_url("notification-settings", urlconf="notifications.urls") == (
+        site + reverse("notification-settings")
+    )
