@@ -58,7 +58,7 @@ def process_claimed(jobs, owner):
     # The rest are due again in a second, behind every poll already due: a burst of new work
     # cannot crowd polls out of the batches. A later turn (or a dispatch task) starts them.
     _release_many(to_start[settings.PUMP_STARTS_PER_TURN :], owner, in_seconds=1)
-    if to_poll:
+    if to_poll and _claimed_a_while_ago([job for job, _ in to_poll]):
         held = _renew_leases([job for job, _ in to_poll], owner)
         to_poll = [(job, attempt) for job, attempt in to_poll if job.pk in held]
     if to_poll:
@@ -70,6 +70,13 @@ def _with_input(jobs):
     missing = [job.pk for job in jobs if "input" in job.get_deferred_fields()]
     whole = Job.objects.in_bulk(missing) if missing else {}
     return [whole.get(job.pk, job) for job in jobs]
+
+
+def _claimed_a_while_ago(jobs, fresh_seconds=2):
+    """True if some lease has run for more than ``fresh_seconds`` (starting the turn's new
+    jobs took a while): renew before polling. A turn that only polls goes straight on."""
+    soonest = min(job.lease_expires_at for job in jobs)
+    return soonest - timezone.now() < _lease() - timedelta(seconds=fresh_seconds)
 
 
 def _renew_leases(jobs, owner):

@@ -421,6 +421,26 @@ def test_a_batch_seen_working_starts_running_in_the_same_statements_for_4_jobs_a
     assert counts[1] == counts[2], f"statements for 4 and 16 jobs: {counts[1:]}"
 
 
+def test_a_turn_whose_leases_ran_long_polls_only_the_jobs_still_its_own(fake):
+    """A turn that took a while (a slow start of its new jobs) renews its leases before it
+    polls; a job whose lease lapsed and that another pump took meanwhile is left to that pump,
+    so no response is retrieved by two pumps at once."""
+    batch = [submit(directive="[fake:duration=60;queued_for=0]") for _ in range(2)]
+    ids = [job.pk for job in batch]
+    execution.process_claimed(execution.claim_due("test-pump", job_ids=ids), "test-pump")
+    Job.objects.filter(pk__in=ids).update(next_poll_at=timezone.now())
+    claimed = execution.claim_due("slow-pump", job_ids=ids)
+    for job in claimed:  # claimed 10 s ago, as far as the turn knows
+        job.lease_expires_at -= timedelta(seconds=10)
+    mine, taken = sorted(claimed, key=lambda job: job.pk != batch[0].pk)
+    later = timezone.now() + timedelta(seconds=30)
+    Job.objects.filter(pk=taken.pk).update(lease_owner="other-pump", lease_expires_at=later)
+    execution.process_claimed(claimed, "slow-pump")
+    assert Attempt.objects.get(job_id=mine.pk).polls == 1
+    assert Attempt.objects.get(job_id=taken.pk).polls == 0
+    assert reload(taken).lease_owner == "other-pump"
+
+
 def test_a_pump_turn_polls_without_reading_job_inputs_or_attempt_prompts(fake):
     """Polling needs ids and times: a turn must not drag every in-flight job's document (its
     input and the prompt rendered from it) out of the database a few times a minute."""
