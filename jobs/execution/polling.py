@@ -181,8 +181,8 @@ def _reschedule(jobs):
 
     ``bulk_update`` builds a ``CASE WHEN`` expression per row, which cost more CPU than the
     retrieves themselves at a few hundred jobs a batch; an ``executemany`` of a plain update is
-    pipelined by psycopg and is cheap on SQLite too. Rows another worker leased meanwhile
-    (after our lease expired) are left alone, as ``_release`` does."""
+    cheap on SQLite, and PostgreSQL gets one ``UPDATE … FROM unnest(…)``. Rows another worker
+    leased meanwhile (after our lease expired) are left alone, as ``_release`` does."""
     if not jobs:
         return
     pk, due = Job._meta.pk, Job._meta.get_field("next_poll_at")
@@ -194,12 +194,24 @@ def _reschedule(jobs):
         )
         for job in jobs
     ]
+    table = Job._meta.db_table
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {Job._meta.db_table} SET next_poll_at = %s, lease_owner = '', "
-            "lease_expires_at = NULL WHERE id = %s AND lease_owner = %s",
-            rows,
-        )
+        if connection.vendor == "postgresql":
+            # one statement whatever the batch: PostgreSQL ran the executemany's hundreds of
+            # statements one by one, a ninth of the pump's time at 10,000 in flight
+            due_at, ids, owners = (list(column) for column in zip(*rows, strict=True))
+            cursor.execute(
+                f"UPDATE {table} AS job SET next_poll_at = v.due, lease_owner = '', "
+                "lease_expires_at = NULL FROM unnest(%s::timestamptz[], %s::uuid[], %s::text[]) "
+                "AS v(due, id, owner) WHERE job.id = v.id AND job.lease_owner = v.owner",
+                [due_at, ids, owners],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET next_poll_at = %s, lease_owner = '', "
+                "lease_expires_at = NULL WHERE id = %s AND lease_owner = %s",
+                rows,
+            )
 
 
 def _log_polls(pairs, began, now):
