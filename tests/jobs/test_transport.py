@@ -3,6 +3,8 @@ servers that frame their answers the ways HTTP allows, and the SDK over it again
 
 import asyncio
 import json
+import threading
+import time
 
 import httpx2 as httpx
 import openai
@@ -16,9 +18,10 @@ class Server:
     body, ``GET /chunked`` with a chunked one, ``/drop`` by closing the connection without a
     word when it is not the connection's first request, and ``/slow`` after 2 s."""
 
-    def __init__(self):
+    def __init__(self, keep_alive=None):
         self.connections = 0
         self.requests = []
+        self.keep_alive = keep_alive  # seconds an idle connection is kept, as uvicorn's 5 s
 
     async def __aenter__(self):
         self.server = await asyncio.start_server(self.serve, "127.0.0.1", 0)
@@ -32,7 +35,7 @@ class Server:
         self.connections += 1
         served = 0
         try:
-            while line := await reader.readline():
+            while line := await asyncio.wait_for(reader.readline(), self.keep_alive):
                 method, path, _ = line.decode().split(" ", 2)
                 length = 0
                 while (header := await reader.readline()) != b"\r\n":
@@ -48,6 +51,8 @@ class Server:
                 writer.write(self.answer(path, served))
                 await writer.drain()
                 served += 1
+        except TimeoutError:
+            pass  # idle past its keep-alive: the server hangs up, as real ones do
         finally:
             writer.close()
 
@@ -100,6 +105,54 @@ def test_a_post_the_server_dropped_is_not_sent_twice():
             return [request for request in server.requests if request[0] == "POST"]
 
     assert asyncio.run(scenario()) == [("POST", "/drop", b'{"create": 1}')]
+
+
+def test_a_post_after_the_server_closed_the_idle_connection_goes_out_on_a_new_one():
+    """Servers hang up idle kept-alive connections (uvicorn after 5 s). The pump's event loop
+    runs only while a batch is out, so it has not yet seen the hang-up when the next batch
+    starts: the next request, a create included, must not be written into the dead one."""
+    started, stop = threading.Event(), threading.Event()
+    box = {}
+
+    def serve():
+        async def main():
+            async with Server(keep_alive=0.2) as server:
+                box["server"] = server
+                started.set()
+                while not stop.is_set():
+                    await asyncio.sleep(0.05)
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    started.wait(5)
+    server, loop = box["server"], asyncio.new_event_loop()
+    http = client(base_url=server.url)
+    try:
+        loop.run_until_complete(http.get("/length"))
+        time.sleep(0.5)  # the loop is not running while the server closes the connection
+        answer = loop.run_until_complete(http.post("/length", content=b'{"create": 1}'))
+    finally:
+        loop.run_until_complete(http.aclose())
+        loop.close()
+        stop.set()
+        thread.join(5)
+    assert server.connections == 2 and answer.json() == {"path": "/length", "served": 0}
+
+
+def test_a_connection_idle_past_the_keep_alive_is_not_reused():
+    async def scenario():
+        async with Server() as server:
+            transport = LeanTransport(keep_alive=0.2)
+            async with httpx.AsyncClient(transport=transport, base_url=server.url) as http:
+                await http.get("/length")
+                await http.get("/length")
+                await asyncio.sleep(0.4)
+                await http.get("/length")
+            return server.connections
+
+    assert asyncio.run(scenario()) == 2
 
 
 def test_a_slow_answer_is_a_read_timeout_and_the_connection_is_not_reused():
