@@ -54,15 +54,17 @@ def process_claimed(jobs, owner):
             enqueue("jobs.tasks.stream_job", str(job.pk), attempt.pk, owner)
         else:
             to_poll.append((job, attempt))
-    _dispatch_claimed(_with_input(to_start[: settings.PUMP_STARTS_PER_TURN]))
-    # The rest are due again in a second, behind every poll already due: a burst of new work
-    # cannot crowd polls out of the batches. A later turn (or a dispatch task) starts them.
-    _release_many(to_start[settings.PUMP_STARTS_PER_TURN :], owner, in_seconds=1)
+    # Polls first: a job already running is looked at when due, and the turn's new jobs start
+    # right after, instead of every poll of the turn waiting for their creates.
     if to_poll and _claimed_a_while_ago([job for job, _ in to_poll]):
         held = _renew_leases([job for job, _ in to_poll], owner)
         to_poll = [(job, attempt) for job, attempt in to_poll if job.pk in held]
     if to_poll:
         poll(to_poll)
+    _dispatch_claimed(_with_input(to_start[: settings.PUMP_STARTS_PER_TURN]))
+    # The rest are due again in a second, behind every poll already due: a burst of new work
+    # cannot crowd polls out of the batches. A later turn (or a dispatch task) starts them.
+    _release_many(to_start[settings.PUMP_STARTS_PER_TURN :], owner, in_seconds=1)
 
 
 def _with_input(jobs):
@@ -73,8 +75,8 @@ def _with_input(jobs):
 
 
 def _claimed_a_while_ago(jobs, fresh_seconds=2):
-    """True if some lease has run for more than ``fresh_seconds`` (starting the turn's new
-    jobs took a while): renew before polling. A turn that only polls goes straight on."""
+    """True if some lease has run for more than ``fresh_seconds`` (a slow recovery of a lost
+    attempt, a stalled database): renew before polling. A fresh claim goes straight on."""
     soonest = min(job.lease_expires_at for job in jobs)
     return soonest - timezone.now() < _lease() - timedelta(seconds=fresh_seconds)
 
