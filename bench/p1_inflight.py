@@ -287,9 +287,6 @@ def steward_level(args, fake, level, tmp):
     common.set_watchdog(True)
     fake.reset()
     rng = common.new_rng(args.seed * 7919 + level)
-    t0 = time.time()
-    ends = seed_steward(fake, level, rng, args.history)
-    print(f"  seeded {level} in-flight jobs in {time.time() - t0:.0f} s", flush=True)
     slip_log = tmp / f"slip-{level}.log"
     slip_log.unlink(missing_ok=True)
     env = steward_env(
@@ -299,7 +296,12 @@ def steward_level(args, fake, level, tmp):
         PUMP_SLOTS=args.pump_slots,
         OPENAI_WEBHOOKS_ENABLED=str(args.webhooks).lower(),
     )
+    # The web server is up before the seeded responses start finishing, as in production: a
+    # minute of finishes queued up for it arrived as one burst of webhooks when it started.
     web = start_web(env, args.web_port) if args.webhooks else None
+    t0 = time.time()
+    ends = seed_steward(fake, level, rng, args.history)
+    print(f"  seeded {level} in-flight jobs in {time.time() - t0:.0f} s", flush=True)
     cluster = Cluster(env).start()
     for slot in range(args.pump_slots):
         async_task("jobs.tasks.run_pump", slot, group="pump")
