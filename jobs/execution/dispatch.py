@@ -43,7 +43,7 @@ def _dispatch_claimed(jobs):
             for job, attempt in ready
         ]
     )
-    accepted, failed, limited = [], 0, 0
+    accepted, failed, limited = {}, 0, 0  # job type -> the provider's accepted answers
     for (job, attempt), result in zip(ready, results, strict=True):
         if isinstance(result, ProviderError):
             failed += 1
@@ -55,19 +55,16 @@ def _dispatch_claimed(jobs):
                 actor="system:dispatcher",
             )
             continue
-        accepted.append((attempt, result.response_id, result.provider_status, result.request_id))
-    by_type = {}
-    for job, attempt in ready:
-        by_type.setdefault(job.job_type, set()).add(attempt.pk)
-    for job_type, attempt_ids in by_type.items():  # one pacing per job type
-        group = [row for row in accepted if row[0].pk in attempt_ids]
-        if group:
-            services.record_dispatches(
-                group,
-                next_poll_at=timezone.now() + timedelta(seconds=next_look(0, first_look(job_type))),
-                release=True,
-            )
-    circuit.record(ok=len(accepted), failed=failed, rate_limited=limited)
+        accepted.setdefault(job.job_type, []).append(
+            (attempt, result.response_id, result.provider_status, result.request_id)
+        )
+    for job_type, rows in accepted.items():  # each job type has its own first look
+        services.record_dispatches(
+            rows,
+            next_poll_at=timezone.now() + timedelta(seconds=next_look(0, first_look(job_type))),
+            release=True,
+        )
+    circuit.record(ok=sum(map(len, accepted.values())), failed=failed, rate_limited=limited)
 
 
 def _open_attempts(jobs):

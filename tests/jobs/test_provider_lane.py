@@ -392,6 +392,15 @@ def test_starting_a_batch_costs_the_same_statements_for_4_jobs_as_for_16(fake, s
     assert counts[1] == counts[2], f"statements for 4 and 16 starts: {counts[1:]}"
 
 
+def started_and_due(size, directive="[fake:duration=60;queued_for=0]"):
+    """``size`` new jobs, started at the fake by one pump turn and due for a look again now."""
+    batch = [submit(directive=directive) for _ in range(size)]
+    ids = [job.pk for job in batch]
+    execution.process_claimed(execution.claim_due("test-pump", job_ids=ids), "test-pump")
+    Job.objects.filter(pk__in=ids).update(next_poll_at=timezone.now())
+    return batch, ids
+
+
 def test_a_batch_seen_working_starts_running_in_the_same_statements_for_4_jobs_as_for_16(
     fake, settings
 ):
@@ -404,11 +413,8 @@ def test_a_batch_seen_working_starts_running_in_the_same_statements_for_4_jobs_a
     settings.PUMP_STARTS_PER_TURN = 16
     counts = []
     for size in (1, 4, 16):  # the first turn also creates the circuit breaker's rows
-        batch = [submit(directive="[fake:duration=60;queued_for=0]") for _ in range(size)]
-        ids = [job.pk for job in batch]
-        execution.process_claimed(execution.claim_due("test-pump", job_ids=ids), "test-pump")
+        batch, ids = started_and_due(size)
         assert {job.status for job in map(reload, batch)} == {Status.QUEUED}
-        Job.objects.filter(pk__in=ids).update(next_poll_at=timezone.now())
         claimed = execution.claim_due("test-pump", job_ids=ids)
         with CaptureQueriesContext(connection) as queries:
             execution.process_claimed(claimed, "test-pump")
@@ -425,10 +431,7 @@ def test_a_turn_whose_leases_ran_long_polls_only_the_jobs_still_its_own(fake):
     """A turn that took a while (a slow start of its new jobs) renews its leases before it
     polls; a job whose lease lapsed and that another pump took meanwhile is left to that pump,
     so no response is retrieved by two pumps at once."""
-    batch = [submit(directive="[fake:duration=60;queued_for=0]") for _ in range(2)]
-    ids = [job.pk for job in batch]
-    execution.process_claimed(execution.claim_due("test-pump", job_ids=ids), "test-pump")
-    Job.objects.filter(pk__in=ids).update(next_poll_at=timezone.now())
+    batch, ids = started_and_due(2)
     claimed = execution.claim_due("slow-pump", job_ids=ids)
     for job in claimed:  # claimed 10 s ago, as far as the turn knows
         job.lease_expires_at -= timedelta(seconds=10)
@@ -447,11 +450,8 @@ def test_a_pump_turn_polls_without_reading_job_inputs_or_attempt_prompts(fake):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    batch = [submit(directive="[fake:duration=60;queued_for=0]") for _ in range(3)]
-    ids = [job.pk for job in batch]
-    execution.process_claimed(execution.claim_due("test-pump", job_ids=ids), "test-pump")
+    batch, ids = started_and_due(3)
     assert all(Attempt.objects.get(job_id=i).instructions for i in ids)  # started from input
-    Job.objects.filter(pk__in=ids).update(next_poll_at=timezone.now())
     with CaptureQueriesContext(connection) as queries:
         execution.run_pump(seconds=0.3, owner="test-pump")
     assert {job.status for job in map(reload, batch)} == {Status.RUNNING}  # polled
