@@ -17,9 +17,10 @@ takes three snapshots:
 - *settled*: a few seconds after the last of them finished.
 
 The sum row of each table is the P1 figure. Forked children count the pages they share with
-their parent in their own RSS, so what the master loads before it forks is counted once per
-process; PSS shares those pages out. Roles come from django-q2's cluster status (pids of the
-sentinel, monitor, pusher and workers); the root is ``run_workers`` itself.
+their parent in their own RSS, so what the sentinel loads before it forks is counted once per
+process; PSS shares those pages out. Roles come from django-q2's cluster status (the workers'
+pids); the root is ``run_workers`` itself, which is the sentinel and runs the pusher and the
+monitor as threads (jobs.cluster).
 """
 
 import argparse
@@ -38,7 +39,7 @@ DEFAULTS = {
     "REDIS_URL": "redis://127.0.0.1:6379/8",
     "Q_CLUSTER_NAME": "steward-rss",
 }
-ROLE_ORDER = ("master", "sentinel", "monitor", "pusher", "worker", "other")
+ROLE_ORDER = ("sentinel", "worker", "other")
 
 
 def parse_args(argv=None):
@@ -70,12 +71,9 @@ def roles(root_pid):
     """``{pid: role}`` for the cluster's processes, from the status django-q2 keeps in Redis."""
     from django_q.status import Stat
 
-    named = {root_pid: "master"}
+    named = {root_pid: "sentinel"}
     for stat in Stat.get_all():
-        if stat.pid == root_pid:
-            named[stat.sentinel] = "sentinel"
-            named[stat.monitor] = "monitor"
-            named[stat.pusher] = "pusher"
+        if stat.sentinel == root_pid:
             named.update({pid: "worker" for pid in stat.workers})
     return named
 
@@ -175,12 +173,12 @@ def main(argv=None):
 
     common.clean_slate()
     common.set_watchdog(True)
-    expected = 4 + args.workers  # master, sentinel, monitor, pusher, workers
+    expected = 1 + args.workers  # run_workers (the sentinel) and its workers
     print(f"{common.utc_now_text()}; {common.machine_notes()}", flush=True)
     with FakeServer(seed=1) as fake:
         if args.in_flight:
             t0 = time.time()
-            seed_steward(fake, args.in_flight, common.new_rng(1))
+            seed_steward(fake, args.in_flight, common.new_rng(1), history=200)
             print(f"seeded {args.in_flight} in-flight jobs in {time.time() - t0:.0f} s", flush=True)
         env = steward_env(fake.base_url, Q_WORKERS=args.workers)
         cluster = Cluster(env).start()

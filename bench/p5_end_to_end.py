@@ -285,16 +285,17 @@ def cluster_stat():
 def roles(stat):
     if stat is None:
         return {}
-    named = {stat.sentinel: "sentinel", stat.pusher: "pusher", stat.monitor: "monitor"}
+    # run_workers is the sentinel; its pusher and monitor are threads of it (jobs.cluster)
+    named = {stat.sentinel: "sentinel (pusher, monitor)"}
     named.update({pid: "worker" for pid in stat.workers})
     return named
 
 
 def per_process_cpu(before, after, named):
     """CPU seconds of each cluster process over the run, heaviest first, named by role
-    (the monitor is the one process that saves every task's result)."""
+    (the sentinel's monitor thread saves every task's result)."""
     spent = [
-        (after[pid]["cpu"] - before.get(pid, {"cpu": 0.0})["cpu"], named.get(pid, "master"))
+        (after[pid]["cpu"] - before.get(pid, {"cpu": 0.0})["cpu"], named.get(pid, "other"))
         for pid in after
     ]
     return ", ".join(f"{role} {cpu:.1f}" for cpu, role in sorted(spent, reverse=True) if cpu >= 0.1)

@@ -1,34 +1,48 @@
-"""Run django-q2's cluster and start a fresh one when a killed worker has wedged it.
+"""Run django-q2's cluster in three processes, and start a fresh one when a killed worker has
+wedged it.
 
-Why this exists: django-q2's workers take tasks from one ``multiprocessing`` queue, and the
-idle worker waiting for the next task holds that queue's read lock while it waits. If that
-worker is SIGKILLed (the OOM killer, ``kill -9``, a container runtime), the lock dies with it:
-every other worker then waits for it forever, the pusher fills the queue and stops, and the
-cluster runs nothing again although all its processes look alive. A worker killed while it
-holds its timer lock freezes the sentinel's guard loop the same way: dead workers are no
-longer replaced and schedules (the pump watchdog among them) stop. R1 (tests/chaos) found
-this; killing both idle workers of a quiet two-worker cluster reproduces it every time.
+**Layout.** django-q2's ``qcluster`` is six processes for two workers: the command itself, a
+sentinel it forks, and the sentinel's forks (the workers, a pusher that moves tasks from the
+broker to the workers' queue, a monitor that saves their results). Each is a forked Django and
+counts ~50 MB of RSS, so the bare layout was ~310 MB before a worker did any work (see "Cluster
+memory" in bench/RESULTS.md). ``run_workers`` runs the sentinel itself, in its own process,
+and runs the pusher and the monitor as threads of it: both spend their time waiting on a
+socket (the broker, the result queue), and the sentinel's guard loop restarts a dead thread as
+it restarts a dead process. The workers stay processes: they are where tasks run.
 
-``supervise`` (``manage.py run_workers``) runs the cluster with a sentinel that also keeps a
-*wedge watch*: a thread that looks once a second for either sign (a task waits in the queue
-while a live worker sits idle; a dead cluster process is not replaced), and when one lasts
-``WORKER_WEDGE_SECONDS`` it kills the cluster's processes and exits. ``supervise`` then starts
-a new cluster with new queues. Work the old one held is recovered as after any crash: leases
-lapse and the jobs are claimed again, the watchdog restarts pumps, streams resume.
+**Wedges.** django-q2's workers take tasks from one ``multiprocessing`` queue, and the idle
+worker waiting for the next task holds that queue's read lock while it waits. If that worker is
+SIGKILLed (the OOM killer, ``kill -9``, a container runtime), the lock dies with it: every
+other worker then waits for it forever, the pusher fills the queue and stops, and the cluster
+runs nothing again although all its processes look alive. A worker killed while it holds its
+timer lock freezes the sentinel's guard loop the same way: dead workers are no longer replaced
+and schedules (the pump watchdog among them) stop. R1 (tests/chaos) found this; killing both
+idle workers of a quiet two-worker cluster reproduces it every time.
+
+The sentinel keeps a *wedge watch*: a thread that looks once a second for either sign (a task
+waits in the queue while a live worker sits idle; a dead worker, pusher or monitor is not
+replaced), and when one lasts ``WORKER_WEDGE_SECONDS`` it kills the workers and starts
+``run_workers`` again in the same process (``exec``), with new queues and locks. Work the old
+cluster held is recovered as after any crash: leases lapse and the jobs are claimed again, the
+watchdog restarts pumps, streams resume.
 """
 
 import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
+import uuid
 
+from django import db
 from django.conf import settings
 from django_q import cluster as q_cluster
+from django_q.monitor import monitor
+from django_q.pusher import pusher
 
 log = logging.getLogger(__name__)
-WEDGED_EXIT = 75  # the sentinel's exit code when the wedge watch stopped it
 
 
 def _raw(shared):
@@ -50,8 +64,37 @@ def _gone(pid):
     return state in ("Z", "X")
 
 
+class Helper(threading.Thread):
+    """The pusher or the monitor as a thread of the sentinel. It has what django-q2's guard
+    loop and status report use of a process: ``pid`` (the sentinel's), ``name``,
+    ``is_alive``. Its database connections close when it ends."""
+
+    def __init__(self, role, target, *args):
+        super().__init__(name=f"{role}-{uuid.uuid4().hex[:8]}", daemon=True)
+        self.pid = os.getpid()
+        self.job = (target, args)
+
+    def run(self):
+        target, args = self.job
+        try:
+            target(*args)
+        finally:
+            db.connections.close_all()
+
+
 class WatchedSentinel(q_cluster.Sentinel):
-    """django-q2's sentinel plus the wedge watch thread (started once its processes exist)."""
+    """django-q2's sentinel with its pusher and monitor as threads, plus the wedge watch."""
+
+    def spawn_pusher(self):
+        return self._spawn_helper("pusher", pusher, self.task_queue, self.event_out, self.broker)
+
+    def spawn_monitor(self):
+        return self._spawn_helper("monitor", monitor, self.result_queue, self.broker)
+
+    def _spawn_helper(self, role, target, *args):
+        helper = Helper(role, target, *args)
+        helper.start()
+        return helper
 
     def spawn_cluster(self):
         super().spawn_cluster()
@@ -63,10 +106,11 @@ class WatchedSentinel(q_cluster.Sentinel):
         idle = [p for p in self.pool if _raw(p.timer) == -1 and not _gone(p.pid)]
         if _raw(self.task_queue.size.count) > 0 and idle:
             signs.append("tasks wait in the queue while a worker is idle")
+        dead = [p.name for p in (self.pusher, self.monitor) if p and not p.is_alive()]
         if os.path.isdir("/proc"):
-            dead = [p.name for p in [*self.pool, self.pusher, self.monitor] if p and _gone(p.pid)]
-            if dead:
-                signs.append(f"dead processes are not replaced ({', '.join(dead)})")
+            dead += [p.name for p in self.pool if _gone(p.pid)]
+        if dead:
+            signs.append(f"dead processes are not replaced ({', '.join(dead)})")
         return signs
 
     def _watch(self):
@@ -78,34 +122,51 @@ class WatchedSentinel(q_cluster.Sentinel):
             since = {sign: since.get(sign, now) for sign in signs}
             lasting = [sign for sign, first in since.items() if now - first >= _wedge_seconds()]
             if lasting and not self.stop_event.is_set():
-                self._stop_wedged(lasting)
+                self._restart_wedged(lasting)
 
-    def _stop_wedged(self, signs):
+    def _restart_wedged(self, signs):
         log.critical(
-            "the task cluster is wedged (%s for %s s): stopping it so a new one starts",
+            "the task cluster is wedged (%s for %s s): starting a new one",
             "; ".join(signs),
             _wedge_seconds(),
         )
-        for process in [*self.pool, self.pusher, self.monitor]:
-            if process is not None:
-                with contextlib.suppress(OSError):
-                    os.kill(process.pid, signal.SIGKILL)
-        os._exit(WEDGED_EXIT)
+        for process in self.pool:
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGKILL)
+        for process in self.pool:
+            with contextlib.suppress(OSError):
+                os.waitpid(process.pid, 0)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # The same command line, in this process: its pid (and a supervisor's view of it) stays.
+        os.execv(sys.executable, sys.orig_argv)
 
 
 def _wedge_seconds():
     return settings.WORKER_WEDGE_SECONDS
 
 
+def _worker_signals():
+    """A forked worker takes the dispositions django-q2's own sentinel gives its children
+    rather than the sentinel's handler: Ctrl-C is the sentinel's to act on, SIGTERM ends it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def supervise():
-    """Run clusters until one stops for another reason than a wedge (SIGTERM, Ctrl-C)."""
-    # django-q2's Cluster.start names its sentinel class through this module global; only this
-    # process (the one ``run_workers`` runs in) swaps it.
-    q_cluster.Sentinel = WatchedSentinel
-    while True:
-        cluster = q_cluster.Cluster()
-        cluster.start()
-        cluster.sentinel.join()
-        if cluster.sentinel.exitcode != WEDGED_EXIT:
-            return cluster.sentinel.exitcode
-        log.warning("starting a new task cluster after the wedged one stopped")
+    """Run the cluster in this process until SIGTERM or Ctrl-C stops it."""
+    context = q_cluster.get_mp_context()
+    sentinel = WatchedSentinel(context.Event(), context.Event(), uuid.uuid4(), start=False)
+    sentinel.parent_pid = None  # the cluster's pid in django-q2's status report is this one
+
+    def stop(signum, frame):
+        # From a thread: the guard loop may hold the event's lock when the signal lands.
+        threading.Thread(target=sentinel.stop_event.set, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    os.register_at_fork(after_in_child=_worker_signals)
+    sentinel.start()
+    return 0

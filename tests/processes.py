@@ -70,8 +70,8 @@ class Cluster:
             self.process.wait(timeout=10)
 
     def stop(self):
-        """SIGTERM first, then SIGKILL whatever of the group is left (django-q's sentinel can
-        respawn workers that outlive the master)."""
+        """SIGTERM first (run_workers stops its workers and exits), then SIGKILL whatever of
+        the group is left."""
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -90,22 +90,18 @@ class Cluster:
             return log.read().decode(errors="replace")
 
     def worker_pids(self):
-        """The pids of this cluster's django-q worker processes (not its sentinel, monitor or
-        pusher), still in its process group. From the cluster's own status report where this
-        process can read it (a shared Redis cache); otherwise from the process tree, where the
-        sentinel spawned its workers before the monitor and the pusher (true until a worker is
-        replaced)."""
+        """The pids of this cluster's django-q worker processes, still in its process group.
+        From the cluster's own status report where this process can read it (a shared Redis
+        cache); otherwise from the process tree: run_workers is the sentinel, and its pusher
+        and monitor are threads, so its children are its workers."""
         from django_q.status import Stat
 
         for stat in Stat.get_all():
-            if stat.pid == self.process.pid:
+            if stat.sentinel == self.process.pid:
                 alive = [pid for pid in stat.workers if _in_group(pid, self.process.pid)]
                 if alive:
                     return alive
-        sentinels = _children(self.process.pid)
-        if not sentinels:
-            return []
-        workers = _children(sentinels[-1])[: int(self.env.get("Q_WORKERS", 2))]
+        workers = _children(self.process.pid)
         return [pid for pid in workers if _in_group(pid, self.process.pid)]
 
     def __enter__(self):

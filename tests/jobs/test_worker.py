@@ -190,3 +190,29 @@ def test_deadline_sweep_in_the_cluster_expires_a_job(start_cluster, fake):
             timeout=30,
             message="the expired job cancelled at the provider",
         )
+
+
+def _group_members(group):
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == group:
+                    members.append(int(entry))
+            except ProcessLookupError:
+                continue
+    return members
+
+
+def test_sigterm_to_the_process_group_stops_run_workers_and_every_worker(start_cluster):
+    """Process managers stop a service with SIGTERM to its whole process group (systemd's
+    default, ``docker stop`` of a container whose init is run_workers): run_workers must exit
+    with 0 and leave no worker behind, not hang until a SIGKILL."""
+    cluster = start_cluster()
+    jobs = submit_many(2)
+    # tasks went through the pusher and results through the monitor (threads of run_workers)
+    wait_for(lambda: set(statuses(jobs)) == {Status.COMPLETED}, timeout=60, message="jobs done")
+    assert len(cluster.worker_pids()) == 3
+    os.killpg(cluster.process.pid, signal.SIGTERM)
+    assert cluster.process.wait(timeout=30) == 0
+    wait_for(lambda: not _group_members(cluster.process.pid), timeout=10, message="no process left")

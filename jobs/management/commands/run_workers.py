@@ -1,5 +1,6 @@
-"""``manage.py run_workers``: Steward's task workers (django-q2's qcluster, restarted when a
-killed worker wedged it; see ``jobs.cluster``). Run it with ``--skip-checks``, as qcluster."""
+"""``manage.py run_workers``: Steward's task workers (django-q2's cluster in three processes,
+restarted when a killed worker wedged it; see ``jobs.cluster``). Run it with ``--skip-checks``,
+as qcluster."""
 
 import os
 import sys
@@ -15,9 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         keep_connections()
-        code = supervise()
-        if code:
-            sys.exit(code)
+        sys.exit(supervise())
 
 
 def keep_connections():
