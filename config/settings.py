@@ -253,6 +253,9 @@ OPENAI_WEBHOOKS_ENABLED = env.bool("OPENAI_WEBHOOKS_ENABLED", default=False)
 # With webhooks on: seconds between safety-net polls; keep it well under the provider's
 # ten-minute retention so a lost webhook's result is still read.
 WEBHOOK_SAFETY_POLL_SECONDS = env.float("WEBHOOK_SAFETY_POLL_SECONDS", default=540.0)
+# Provider webhooks one web process records at once; a burst waits its turn without holding a
+# database connection (jobs.webhooks)
+OPENAI_WEBHOOK_CONCURRENCY = env.int("OPENAI_WEBHOOK_CONCURRENCY", default=8)
 POLL_MIN_INTERVAL = env.float("POLL_MIN_INTERVAL", default=1.5)  # seconds
 POLL_MAX_INTERVAL = env.float("POLL_MAX_INTERVAL", default=60.0)
 POLL_BATCH = env.int("POLL_BATCH", default=500)

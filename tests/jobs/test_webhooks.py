@@ -4,17 +4,25 @@ job due at once (polling stays the safety net)."""
 import base64
 import hashlib
 import hmac
+import http.client
 import json
+import os
+import socket
+import subprocess
+import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.urls import reverse
 
 from jobs import execution, services
 from jobs.models import Job, Status, WebhookReceipt
 from tests.factories import WorkspaceFactory, member_of
-from tests.processes import wait_for
+from tests.processes import ROOT, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -124,3 +132,89 @@ def test_fake_server_webhook_drives_completion_with_one_retrieve(live_server, fa
     wait_for(completed, timeout=10, interval=0.1, message="webhook-driven completion")
     assert Job.objects.get(pk=job.pk).attempts.get().polls == 1
     assert WebhookReceipt.objects.filter(event_type="response.completed").count() == 1
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _post(port, body, headers):
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        client.request("POST", "/webhooks/openai/", body=body, headers=headers)
+        return client.getresponse().status
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def role_with_few_connections():
+    """A PostgreSQL role that may hold 12 connections, with the test tables granted to it."""
+    role = f"steward_burst_{os.getpid()}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 12")
+        cursor.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        cursor.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    yield role
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP OWNED BY {role}")
+        cursor.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.pg
+def test_a_burst_of_deliveries_wider_than_the_connection_limit_is_all_accepted(
+    in_flight_job, role_with_few_connections
+):
+    """A provider delivering a backlog sends its webhooks at once, and Django's ASGI handler
+    runs each request in a thread of its own. If each of them held a database connection, a
+    burst wider than PostgreSQL's connection limit would fail with 500s (bench P1 met "too
+    many clients"). The web server (uvicorn, as deployed) runs here as a role allowed 12
+    connections, and 120 deliveries arrive together: every one must be accepted and recorded."""
+    db = connection.settings_dict
+    port = _free_port()
+    env = dict(
+        os.environ,
+        DATABASE_URL=(
+            f"postgres://{role_with_few_connections}@{db.get('HOST') or '127.0.0.1'}:"
+            f"{db.get('PORT') or 5432}/{db['NAME']}"
+        ),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        OPENAI_WEBHOOK_SECRET=settings.OPENAI_WEBHOOK_SECRET,
+        PYTHONPATH=str(ROOT),
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application"]
+        + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+
+        def listening():
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_for(listening, timeout=30, message="the web server to listen")
+        response_id = in_flight_job.attempts.get().provider_response_id
+        deliveries = []
+        for n in range(120):
+            body, meta = signed(event(response_id, f"evt_{n}"), webhook_id=f"wh_burst_{n}")
+            headers = {
+                k.removeprefix("HTTP_").replace("_", "-").lower(): v for k, v in meta.items()
+            }
+            deliveries.append((body, {**headers, "content-type": "application/json"}))
+        start = threading.Barrier(len(deliveries))
+
+        def deliver(delivery):
+            start.wait()
+            return _post(port, *delivery)
+
+        with ThreadPoolExecutor(len(deliveries)) as pool:
+            answers = list(pool.map(deliver, deliveries))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert answers == [200] * len(deliveries)
+    assert WebhookReceipt.objects.filter(response_id=response_id).count() == len(deliveries)
