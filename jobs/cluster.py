@@ -43,6 +43,14 @@ from django_q.monitor import monitor
 from django_q.pusher import pusher
 
 log = logging.getLogger(__name__)
+# Set when the sentinel begins to stop; created before the workers fork, so they share it.
+_stopping = None
+
+
+def stopping():
+    """True in a worker whose cluster is shutting down: a long task (the pump) ends its turn
+    rather than hold the stop up. Always false outside ``run_workers``."""
+    return _stopping is not None and _stopping.is_set()
 
 
 def _raw(shared):
@@ -95,6 +103,11 @@ class WatchedSentinel(q_cluster.Sentinel):
         helper = Helper(role, target, *args)
         helper.start()
         return helper
+
+    def stop(self):
+        if _stopping is not None:
+            _stopping.set()
+        super().stop()
 
     def spawn_cluster(self):
         super().spawn_cluster()
@@ -157,7 +170,9 @@ def _worker_signals():
 
 def supervise():
     """Run the cluster in this process until SIGTERM or Ctrl-C stops it."""
+    global _stopping
     context = q_cluster.get_mp_context()
+    _stopping = context.Event()
     sentinel = WatchedSentinel(context.Event(), context.Event(), uuid.uuid4(), start=False)
     sentinel.parent_pid = None  # the cluster's pid in django-q2's status report is this one
 

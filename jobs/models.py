@@ -486,8 +486,9 @@ class DispatchPause(models.Model):
 
 class PumpSlotQuerySet(models.QuerySet):
     def beating(self, *, within, now=None):
-        """Slots whose pump beat in the last ``within`` (a timedelta)."""
-        return self.filter(heartbeat_at__gte=(now or timezone.now()) - within)
+        """Slots held by a pump that beat in the last ``within`` (a timedelta). A slot its pump
+        gave up (end of its run, its cluster stopping) is not beating, however fresh its beat."""
+        return self.filter(heartbeat_at__gte=(now or timezone.now()) - within).exclude(owner="")
 
 
 class PumpSlot(models.Model):

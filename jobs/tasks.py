@@ -18,9 +18,14 @@ def run_pump(slot=0):
     """One pump (~PUMP_RUN_SECONDS). Halfway through it enqueues its successor, which takes
     the slot over when it starts, so polling does not pause while a successor waits in the
     queue (``execution.run_pump``). A pump that finds a live pump with a successor already
-    waiting stops at once: a duplicate start (watchdog plus a manual kick) ends there."""
+    waiting stops at once: a duplicate start (watchdog plus a manual kick) ends there. When
+    ``run_workers`` is stopping, the pump ends its turn and frees the slot for the next one."""
+    from .cluster import stopping
+
     return execution.run_pump(
-        slot=slot, hand_over=lambda: enqueue("jobs.tasks.run_pump", slot, group="pump")
+        slot=slot,
+        hand_over=lambda: enqueue("jobs.tasks.run_pump", slot, group="pump"),
+        stop=stopping,
     )
 
 

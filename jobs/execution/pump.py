@@ -29,7 +29,7 @@ def dispatch_job(job_id, owner=None):
         process_claimed([job], owner)
 
 
-def run_pump(slot=0, seconds=None, owner=None, hand_over=None):
+def run_pump(slot=0, seconds=None, owner=None, hand_over=None, stop=None):
     """Poll and dispatch in a loop for about ``seconds``; return how many jobs were worked, or
     None if this pump never got the slot.
 
@@ -39,7 +39,9 @@ def run_pump(slot=0, seconds=None, owner=None, hand_over=None):
     slot, which the successor takes at once. If the task queue is slow to start the successor,
     the running pump keeps going past ``seconds`` (up to ``PUMP_MAX_SECONDS``) rather than
     leaving polling idle while its successor waits behind other tasks. Without ``hand_over``
-    (tests, a one-off run) it stops after ``seconds`` and never waits for a slot."""
+    (tests, a one-off run) it stops after ``seconds`` and never waits for a slot. ``stop``, if
+    given, is asked before every turn: true ends the run at once (its cluster is shutting
+    down), and the slot is free for the next pump without waiting for it to go quiet."""
     owner = owner or worker_name(f"pump{slot}")
     seconds = settings.PUMP_RUN_SECONDS if seconds is None else seconds
     began = time.monotonic()
@@ -50,6 +52,8 @@ def run_pump(slot=0, seconds=None, owner=None, hand_over=None):
     beat_every = min(5, settings.PUMP_STALE_SECONDS / 4)
     worked, last_beat, last_sweep, successor_called = 0, time.monotonic(), 0.0, False
     while True:
+        if stop is not None and stop():
+            break
         tick = time.monotonic()
         if hand_over and not successor_called and tick >= began + seconds / 2:
             successor_called = True

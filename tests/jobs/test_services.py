@@ -168,6 +168,18 @@ def test_a_job_submitted_while_a_pump_slot_is_quiet_gets_a_dispatch_task(
     assert queued == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_job_submitted_just_after_the_pump_gave_its_slot_up_gets_a_dispatch_task(
+    workspace, submitter, settings
+):
+    """A pump whose cluster is stopping frees its slot at once; its last beat is fresh, but no
+    pump will take the new job up until one starts again, so submit queues its dispatch."""
+    settings.PUMP_SLOTS = 1
+    PumpSlot.objects.create(slot=0, owner="", heartbeat_at=timezone.now())
+    _, queued = submit_and_count_queued_tasks(workspace, submitter)
+    assert queued == 1
+
+
 @pytest.mark.django_db
 def test_submit_rejects_bad_input_with_field_errors(workspace, submitter):
     with pytest.raises(InvalidJobInput) as error:

@@ -216,3 +216,20 @@ def test_sigterm_to_the_process_group_stops_run_workers_and_every_worker(start_c
     os.killpg(cluster.process.pid, signal.SIGTERM)
     assert cluster.process.wait(timeout=30) == 0
     wait_for(lambda: not _group_members(cluster.process.pid), timeout=10, message="no process left")
+
+
+def test_sigterm_to_run_workers_ends_the_pump_turn_and_frees_its_slot(start_cluster):
+    """``docker stop`` and ``kill PID`` signal run_workers alone. The pump, a task that runs
+    for PUMP_RUN_SECONDS (20 here), must not hold the stop up: it ends its turn and frees the
+    slot, so the next cluster's pump takes over at once instead of after PUMP_STALE_SECONDS."""
+    from jobs.models import PumpSlot
+
+    cluster = start_cluster()
+    wait_for(
+        lambda: PumpSlot.objects.filter(slot=0).exclude(owner="").exists(),
+        timeout=30,
+        message="a pump to hold slot 0",
+    )
+    os.kill(cluster.process.pid, signal.SIGTERM)
+    assert cluster.process.wait(timeout=15) == 0
+    assert PumpSlot.objects.get(slot=0).owner == ""
