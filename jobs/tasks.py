@@ -43,7 +43,11 @@ def _start_quiet_pumps():
 
 
 def stream_job(job_id, attempt_id, handed_over_by=""):
-    return execution.stream_job(job_id, attempt_id, handed_over_by)
+    """Consume a stream-lane attempt; when ``run_workers`` is stopping, save what arrived and
+    hand the job back, so the next cluster resumes from the cursor."""
+    from .cluster import stopping
+
+    return execution.stream_job(job_id, attempt_id, handed_over_by, stop=stopping)
 
 
 def cancel_at_provider(job_id):

@@ -28,12 +28,14 @@ STREAM_FLUSH_SECONDS = 0.3
 STREAM_FLUSH_CHARS = 2000
 
 
-def stream_job(job_id, attempt_id, handed_over_by=""):
+def stream_job(job_id, attempt_id, handed_over_by="", stop=None):
     """Consume (or resume) a stream-lane attempt, saving text in batches with its cursor.
 
     The cursor is the sequence number of the last event whose text is saved, written in the
     same transaction as that text; a restarted worker resumes with ``starting_after=cursor``
-    and so neither loses nor repeats text.
+    and so neither loses nor repeats text. ``stop``, if given, is asked after every event:
+    true (the worker's cluster is shutting down) saves what arrived, releases the job and
+    returns, and the next worker resumes from the cursor.
     """
     if not Attempt.objects.filter(
         pk=attempt_id, state__in=[Attempt.State.DISPATCHING, Attempt.State.IN_FLIGHT]
@@ -55,7 +57,7 @@ def stream_job(job_id, attempt_id, handed_over_by=""):
     attempt = Attempt.objects.get(pk=attempt_id)
     for _ in range(5):
         try:
-            return _consume_stream(job, attempt, owner)
+            return _consume_stream(job, attempt, owner, stop)
         except ProviderError as error:
             if not error.retryable:
                 services.finish_attempt(
@@ -82,7 +84,7 @@ def stream_job(job_id, attempt_id, handed_over_by=""):
     return "handed-back"
 
 
-def _consume_stream(job, attempt, owner):
+def _consume_stream(job, attempt, owner, stop=None):
     attempt.refresh_from_db()
     if attempt.provider_response_id:
         job.refresh_from_db()
@@ -121,8 +123,10 @@ def _consume_stream(job, attempt, owner):
                 job=job, attempt=attempt, outcome=chunk.outcome, actor="system:stream"
             )
             return "finished"
+        stopping = stop is not None and stop()
         if (
-            time.monotonic() - last_flush >= STREAM_FLUSH_SECONDS
+            stopping
+            or time.monotonic() - last_flush >= STREAM_FLUSH_SECONDS
             or sum(map(len, buffer)) >= STREAM_FLUSH_CHARS
         ):
             if not services.save_stream_progress(
@@ -130,6 +134,9 @@ def _consume_stream(job, attempt, owner):
             ):
                 return "stopped"  # canceled, expired or taken over meanwhile
             buffer, last_flush = [], time.monotonic()
+        if stopping:
+            _release(Job.objects.get(pk=job.pk), next_poll_at=timezone.now())
+            return "handed-back"
     raise ProviderError(
         kind="provider",
         retryable=True,

@@ -233,3 +233,35 @@ def test_sigterm_to_run_workers_ends_the_pump_turn_and_frees_its_slot(start_clus
     os.kill(cluster.process.pid, signal.SIGTERM)
     assert cluster.process.wait(timeout=15) == 0
     assert PumpSlot.objects.get(slot=0).owner == ""
+
+
+def test_sigterm_to_run_workers_hands_a_live_stream_back_and_the_next_cluster_resumes_it(
+    start_cluster,
+):
+    """A stream task holds its worker for the whole answer. Stopping run_workers saves what
+    arrived, hands the job back, and exits in seconds; the next cluster resumes from the
+    cursor without losing or repeating text."""
+    [job] = submit_many(1, "draft_support_reply", "[fake:duration=10;chunk_chars=2]")
+    cluster = start_cluster()
+    wait_for(
+        lambda: job.events.filter(kind="partial_output").count() >= 2,
+        timeout=30,
+        message="streamed text before the stop",
+    )
+    os.kill(cluster.process.pid, signal.SIGTERM)
+    assert cluster.process.wait(timeout=15) == 0
+    assert Job.objects.get(pk=job.pk).status == Status.RUNNING
+    before = "".join(e.data["text"] for e in job.events.filter(kind="partial_output"))
+    with start_cluster():
+        wait_for(
+            lambda: Job.objects.get(pk=job.pk).status == Status.NEEDS_REVIEW,
+            timeout=60,
+            message="the stream finished after resuming",
+        )
+    job = Job.objects.get(pk=job.pk)
+    streamed = "".join(
+        e.data["text"] for e in job.events.filter(kind="partial_output").order_by("id")
+    )
+    assert streamed.startswith(before)
+    assert streamed == job.artifacts.get(kind="text").text  # nothing lost, nothing repeated
+    assert job.attempts.count() == 1
