@@ -107,6 +107,18 @@ class WatchedSentinel(q_cluster.Sentinel):
     def stop(self):
         if _stopping is not None:
             _stopping.set()
+        # django-q2's stop puts STOP on the result queue and closes it at once, which closes
+        # the queue's reading end. Its monitor process kept a reading end of its own; the
+        # monitor thread shares this one, so the close waits until the thread has saved the
+        # last results and read the STOP.
+        close = self.result_queue.close
+
+        def close_after_the_monitor():
+            if self.monitor is not None:
+                self.monitor.join(timeout=self.timeout or 30)
+            close()
+
+        self.result_queue.close = close_after_the_monitor
         super().stop()
 
     def spawn_cluster(self):

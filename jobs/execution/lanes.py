@@ -59,6 +59,7 @@ def stream_job(job_id, attempt_id, handed_over_by="", stop=None):
         try:
             return _consume_stream(job, attempt, owner, stop)
         except ProviderError as error:
+            last_error = error
             if not error.retryable:
                 services.finish_attempt(
                     job=job,
@@ -80,8 +81,38 @@ def stream_job(job_id, attempt_id, handed_over_by="", stop=None):
             if job.status not in ACTIVE:
                 return "stopped"
             time.sleep(0.5)
+    log.warning(
+        "the stream of job %s (response %s) failed 5 times, the last with %s: %s",
+        job_id,
+        attempt.provider_response_id,
+        last_error.code,
+        last_error.message,
+    )
+    if _finish_from_retrieve(job, attempt):
+        return "finished-from-retrieve"
     _release(Job.objects.get(pk=job_id), next_poll_at=timezone.now() + timedelta(seconds=2))
     return "handed-back"
+
+
+def _finish_from_retrieve(job, attempt):
+    """A stream that keeps failing may belong to a response that has ended in a way its
+    stream cannot tell (cancelled elsewhere, say: its events stop without a terminal one).
+    Read the response whole, and if it has ended (or is gone), finish the attempt with it,
+    rather than hand the job back to a stream that will fail the same way. True if finished."""
+    response_id = attempt.provider_response_id
+    result = provider.retrieve_many([response_id])[response_id]
+    if isinstance(result, ProviderError):
+        if result.retryable:
+            return False
+        outcome = outcome_from_error(result)
+    elif result.outcome is None:
+        return False
+    else:
+        outcome = result.outcome
+    services.finish_attempt(
+        job=Job.objects.get(pk=job.pk), attempt=attempt, outcome=outcome, actor="system:stream"
+    )
+    return True
 
 
 def _consume_stream(job, attempt, owner, stop=None):

@@ -315,6 +315,30 @@ def test_stream_resumes_from_cursor_without_loss_or_duplicates(fake):
     assert resumes, "the stream was resumed with a retrieve"
 
 
+def test_a_stream_whose_response_was_cancelled_elsewhere_ends_the_job_instead_of_looping(fake):
+    """Someone cancels the response at the provider (its dashboard, another tool). Its stream
+    then stops without a terminal event, so every resume fails; the stream task reads the
+    response whole and fails the job with the provider's word, instead of handing the job
+    back to a stream that fails the same way for ever."""
+    job = submit("draft_support_reply", directive="[fake:duration=3;chunk_chars=3]")
+    job = Job.objects.get(pk=job.pk)
+    attempt = services.begin_attempt(job=job, instructions=instructions_for(job))
+    Job.objects.filter(pk=job.pk).update(lease_owner="handover")
+    # a stopping worker hands the stream back after its first event (the response exists)
+    assert execution.stream_job(job.pk, attempt.pk, "handover", stop=lambda: True) == (
+        "handed-back"
+    )
+    response_id = Attempt.objects.get(pk=attempt.pk).provider_response_id
+    assert response_id
+    fake.client(api_key="test").responses.cancel(response_id)
+
+    assert execution.stream_job(job.pk, attempt.pk) == "finished-from-retrieve"
+    job = reload(job)
+    assert job.status == Status.FAILED
+    assert job.failure_reason == "The work was stopped at the AI provider."
+    assert job.attempts.count() == 1
+
+
 def test_sync_lane_answers_inside_the_request(fake):
     job = submit("tag_ticket")
     Job.objects.filter(pk=job.pk).update(lane="sync")

@@ -221,6 +221,7 @@ def test_sigterm_to_the_process_group_stops_run_workers_and_every_worker(start_c
     assert len(cluster.worker_pids()) == 3
     os.killpg(cluster.process.pid, signal.SIGTERM)
     assert cluster.process.wait(timeout=30) == 0
+    assert "Traceback" not in cluster.log_since_start()  # the monitor thread read to its STOP
     wait_for(lambda: not _group_members(cluster.process.pid), timeout=10, message="no process left")
 
 
