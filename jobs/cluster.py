@@ -78,14 +78,13 @@ class Helper(threading.Thread):
     ``is_alive``. Its database connections close when it ends."""
 
     def __init__(self, role, target, *args):
-        super().__init__(name=f"{role}-{uuid.uuid4().hex[:8]}", daemon=True)
+        super().__init__(target=target, args=args, name=f"{role}-{uuid.uuid4().hex[:8]}")
+        self.daemon = True
         self.pid = os.getpid()
-        self.job = (target, args)
 
     def run(self):
-        target, args = self.job
         try:
-            target(*args)
+            super().run()
         finally:
             db.connections.close_all()
 

@@ -4,6 +4,7 @@ Tasks are safe to run twice: every one of them claims its job (or slot) before a
 """
 
 from . import execution, retention
+from .cluster import stopping
 from .queue import enqueue
 
 
@@ -20,8 +21,6 @@ def run_pump(slot=0):
     queue (``execution.run_pump``). A pump that finds a live pump with a successor already
     waiting stops at once: a duplicate start (watchdog plus a manual kick) ends there. When
     ``run_workers`` is stopping, the pump ends its turn and frees the slot for the next one."""
-    from .cluster import stopping
-
     return execution.run_pump(
         slot=slot,
         hand_over=lambda: enqueue("jobs.tasks.run_pump", slot, group="pump"),
@@ -45,8 +44,6 @@ def _start_quiet_pumps():
 def stream_job(job_id, attempt_id, handed_over_by=""):
     """Consume a stream-lane attempt; when ``run_workers`` is stopping, save what arrived and
     hand the job back, so the next cluster resumes from the cursor."""
-    from .cluster import stopping
-
     return execution.stream_job(job_id, attempt_id, handed_over_by, stop=stopping)
 
 

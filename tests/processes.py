@@ -118,6 +118,15 @@ def _in_group(pid, group):
         return False
 
 
+def group_members(group):
+    """Live or zombie processes still in process group ``group``; Linux's /proc."""
+    return [
+        int(entry)
+        for entry in os.listdir("/proc")
+        if entry.isdigit() and _in_group(int(entry), group)
+    ]
+
+
 def _children(parent):
     """Live child processes of ``parent``, oldest (lowest pid) first; Linux's /proc."""
     children = []

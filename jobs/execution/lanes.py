@@ -109,9 +109,7 @@ def _finish_from_retrieve(job, attempt):
         return False
     else:
         outcome = result.outcome
-    services.finish_attempt(
-        job=Job.objects.get(pk=job.pk), attempt=attempt, outcome=outcome, actor="system:stream"
-    )
+    services.finish_attempt(job=job, attempt=attempt, outcome=outcome, actor="system:stream")
     return True
 
 
@@ -165,8 +163,8 @@ def _consume_stream(job, attempt, owner, stop=None):
             ):
                 return "stopped"  # canceled, expired or taken over meanwhile
             buffer, last_flush = [], time.monotonic()
-        if stopping:
-            _release(Job.objects.get(pk=job.pk), next_poll_at=timezone.now())
+        if stopping:  # the job's lease is still ``owner``'s: the save above checked it
+            _release(job, next_poll_at=timezone.now())
             return "handed-back"
     raise ProviderError(
         kind="provider",

@@ -12,7 +12,7 @@ from django.utils import timezone
 from jobs import services
 from jobs.models import Job, Status
 from tests.factories import WorkspaceFactory, member_of
-from tests.processes import start_cluster_with_pumps, steward_env, wait_for
+from tests.processes import group_members, start_cluster_with_pumps, steward_env, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -124,15 +124,22 @@ def test_a_cluster_wedged_by_a_killed_idle_worker_is_replaced_and_runs_new_work(
 
 
 def test_stream_resumes_after_the_worker_is_killed_mid_stream(start_cluster):
-    [job] = submit_many(1, "draft_support_reply", "[fake:duration=8;chunk_chars=2]")
+    job, cluster = a_stream_under_way(start_cluster, seconds=8)
+    cluster.kill()
+    assert_the_next_cluster_resumes_the_stream(job, start_cluster)
+
+
+def a_stream_under_way(start_cluster, *, seconds):
+    """A stream-lane job of ``seconds`` at the fake, and the cluster streaming it, once two
+    batches of its text are saved."""
+    [job] = submit_many(1, "draft_support_reply", f"[fake:duration={seconds};chunk_chars=2]")
     cluster = start_cluster()
     wait_for(
         lambda: job.events.filter(kind="partial_output").count() >= 2,
         timeout=30,
-        message="streamed text before the kill",
+        message="streamed text",
     )
-    cluster.kill()
-    assert_the_next_cluster_resumes_the_stream(job, start_cluster)
+    return job, cluster
 
 
 def streamed_text(job):
@@ -198,18 +205,6 @@ def test_deadline_sweep_in_the_cluster_expires_a_job(start_cluster, fake):
         )
 
 
-def _group_members(group):
-    members = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.getpgid(int(entry)) == group:
-                    members.append(int(entry))
-            except ProcessLookupError:
-                continue
-    return members
-
-
 def test_sigterm_to_the_process_group_stops_run_workers_and_every_worker(start_cluster):
     """Process managers stop a service with SIGTERM to its whole process group (systemd's
     default, ``docker stop`` of a container whose init is run_workers): run_workers must exit
@@ -222,7 +217,7 @@ def test_sigterm_to_the_process_group_stops_run_workers_and_every_worker(start_c
     os.killpg(cluster.process.pid, signal.SIGTERM)
     assert cluster.process.wait(timeout=30) == 0
     assert "Traceback" not in cluster.log_since_start()  # the monitor thread read to its STOP
-    wait_for(lambda: not _group_members(cluster.process.pid), timeout=10, message="no process left")
+    wait_for(lambda: not group_members(cluster.process.pid), timeout=10, message="no process left")
 
 
 def test_sigterm_to_run_workers_ends_the_pump_turn_and_frees_its_slot(start_cluster):
@@ -248,13 +243,7 @@ def test_sigterm_to_run_workers_hands_a_live_stream_back_and_the_next_cluster_re
     """A stream task holds its worker for the whole answer. Stopping run_workers saves what
     arrived, hands the job back, and exits in seconds; the next cluster resumes from the
     cursor without losing or repeating text."""
-    [job] = submit_many(1, "draft_support_reply", "[fake:duration=10;chunk_chars=2]")
-    cluster = start_cluster()
-    wait_for(
-        lambda: job.events.filter(kind="partial_output").count() >= 2,
-        timeout=30,
-        message="streamed text before the stop",
-    )
+    job, cluster = a_stream_under_way(start_cluster, seconds=10)
     os.kill(cluster.process.pid, signal.SIGTERM)
     assert cluster.process.wait(timeout=15) == 0
     assert Job.objects.get(pk=job.pk).status == Status.RUNNING
