@@ -17,7 +17,8 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.db import connections
-from django.http import Http404, JsonResponse
+from django.http import Http404
+from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -35,43 +36,12 @@ from jobs.errors import (
 )
 from jobs.services import IdempotencyKeyReused
 
+from .failures import failure_response
+from .problems import HTTP_PROBLEMS, PROBLEM_CONTENT_TYPE, problem, problem_response
+
 log = logging.getLogger(__name__)
 
-PROBLEM_CONTENT_TYPE = "application/problem+json"
 API_PREFIX = "/api/"
-
-# status → (type slug, title) for problems that carry no more specific meaning.
-HTTP_PROBLEMS = {
-    400: ("bad-request", "Bad request"),
-    401: ("not-authenticated", "Authentication required"),
-    403: ("forbidden", "Forbidden"),
-    404: ("not-found", "Not found"),
-    405: ("method-not-allowed", "Method not allowed"),
-    406: ("not-acceptable", "Not acceptable"),
-    409: ("conflict", "Conflict"),
-    415: ("unsupported-media-type", "Unsupported media type"),
-    422: ("unprocessable", "Unprocessable request"),
-    429: ("throttled", "Too many requests"),
-    500: ("server-error", "Server error"),
-}
-
-
-def problem_type(slug):
-    return f"urn:steward:problem:{slug}"
-
-
-def problem(status, detail, *, slug=None, title=None, errors=None):
-    """The body of one problem (RFC 9457)."""
-    default_slug, default_title = HTTP_PROBLEMS.get(status, ("error", "Error"))
-    body = {
-        "type": problem_type(slug or default_slug),
-        "title": title or default_title,
-        "status": status,
-        "detail": str(detail),
-    }
-    if errors is not None:
-        body["errors"] = errors
-    return body
 
 
 def flatten_errors(detail, prefix=""):
@@ -180,17 +150,13 @@ def problem_exception_handler(exc, context):
     )
 
 
-def problem_response(status, detail, **kwargs):
-    return JsonResponse(
-        problem(status, detail, **kwargs), status=status, content_type=PROBLEM_CONTENT_TYPE
-    )
-
-
 class ApiProblemMiddleware:
     """Under ``/api/``: unhandled exceptions and non-DRF error pages become problem details.
 
     Covers what DRF never sees: URLs that match no route, Django's own 404/405 pages and
-    exceptions a view did not expect (logged, then a 500 problem without internals).
+    exceptions a view did not expect: no database connection free (503), a body too large
+    (413, see ``config.failures``), anything else (logged, then a 500 problem without
+    internals).
     """
 
     def __init__(self, get_response):
@@ -218,6 +184,9 @@ class ApiProblemMiddleware:
             return problem_response(404, "Nothing is here.")
         if isinstance(exception, PermissionDenied):
             return problem_response(403, "You may not do this.")
+        answered = failure_response(request, exception)
+        if answered is not None:
+            return answered
         log.error("Unhandled error in %s %s", request.method, request.path, exc_info=exception)
         return problem_response(
             500, "Something went wrong on our side. It was logged; please try again later."
@@ -269,9 +238,34 @@ class TokenThrottle(_LiveRateThrottle):
 
 
 class JobCursorPagination(CursorPagination):
-    """Newest first; the cursor is opaque and stable while new jobs arrive."""
+    """Newest first; the cursor is opaque and stable while new jobs arrive.
+
+    A cursor is checked before it reaches the database: one that does not decode, or whose
+    position is not a time, is 400 (DRF answers 404 for the first and lets the second fail in
+    the query)."""
 
     ordering = "-created_at"
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 100
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            cursor = None
+            valid = False
+        else:
+            valid = cursor is None or cursor.position is None or _is_time(cursor.position)
+        if not valid:
+            raise exceptions.ValidationError(
+                {self.cursor_query_param: ["This cursor is not one Steward gave out."]}
+            )
+        return cursor
+
+
+def _is_time(text):
+    try:
+        return parse_datetime(text) is not None
+    except ValueError:
+        return False

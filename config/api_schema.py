@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
-from .api import PROBLEM_CONTENT_TYPE
+from .problems import PROBLEM_CONTENT_TYPE
 
 
 class ProblemSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ SQLite in WAL mode, django-q2's ORM broker and the bundled fake OpenAI server. P
 overrides live in ``config/production.py``.
 """
 
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -46,6 +47,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Under /api/: unhandled errors and Django's own error pages become problem details.
     "config.api.ApiProblemMiddleware",
+    # Query strings and form posts with text that cannot be stored (NUL) are refused with 400.
+    "config.bodies.FormTextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,6 +92,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # A file, not :memory:, so that qcluster processes started by tests share the database.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+elif env.int("DATABASE_POOL_SIZE", default=8) and "CONN_MAX_AGE" not in os.environ:
+    # Web processes share a bounded pool of connections (Django's psycopg pool): a burst of
+    # requests waits up to DATABASE_POOL_TIMEOUT seconds for a free one, then gets 503 with
+    # Retry-After (config.failures) instead of PostgreSQL's "too many clients". Size it so that
+    # web processes × DATABASE_POOL_SIZE + task workers ≤ max_connections (README). Task
+    # workers (run_workers) keep persistent connections of their own instead.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DATABASE_POOL_SIZE", default=8),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 # Task workers (manage.py run_workers) keep connections this long unless CONN_MAX_AGE is set.
@@ -96,6 +111,13 @@ WORKER_CONN_MAX_AGE = env.int("WORKER_CONN_MAX_AGE", default=60)
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Request bodies (config/bodies.py) -------------------------------------------------------
+# The largest body Steward reads, JSON or form: 413 above it. The largest one a person can send
+# is a review edit of 200,000 characters, at most 2.4 MB as JSON with every character escaped.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("REQUEST_MAX_BYTES", default=3 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000  # form fields per request: the bulk review form's ids
+FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
 # --- Cache and task broker -----------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
@@ -150,7 +172,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.bodies.BoundedJSONParser"],
     # Per user (all their tokens and sessions) and per token; counted in the default cache,
     # which is Redis when REDIS_URL is set, so every web process shares the counts.
     "DEFAULT_THROTTLE_CLASSES": ["config.api.UserThrottle", "config.api.TokenThrottle"],
@@ -253,9 +275,6 @@ OPENAI_WEBHOOKS_ENABLED = env.bool("OPENAI_WEBHOOKS_ENABLED", default=False)
 # With webhooks on: seconds between safety-net polls; keep it well under the provider's
 # ten-minute retention so a lost webhook's result is still read.
 WEBHOOK_SAFETY_POLL_SECONDS = env.float("WEBHOOK_SAFETY_POLL_SECONDS", default=540.0)
-# Provider webhooks one web process records at once; a burst waits its turn without holding a
-# database connection (jobs.webhooks)
-OPENAI_WEBHOOK_CONCURRENCY = env.int("OPENAI_WEBHOOK_CONCURRENCY", default=8)
 POLL_MIN_INTERVAL = env.float("POLL_MIN_INTERVAL", default=1.5)  # seconds
 POLL_MAX_INTERVAL = env.float("POLL_MAX_INTERVAL", default=60.0)
 POLL_BATCH = env.int("POLL_BATCH", default=500)

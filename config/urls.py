@@ -54,3 +54,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("jobs.urls")),
 ]
+
+# One answer for failures around the views too (no database connection: 503; too large: 413).
+handler400 = "config.failures.bad_request"
+handler500 = "config.failures.server_error"

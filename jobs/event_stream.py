@@ -12,6 +12,7 @@ import asyncio
 import json
 
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 from django.http import StreamingHttpResponse
 
 from .models import TERMINAL, Job, JobEvent
@@ -48,8 +49,13 @@ def resume_point(request):
 
 
 def _read(job_id, after):
-    events = list(JobEvent.objects.filter(job_id=job_id, id__gt=after).order_by("id")[:BATCH])
-    status = Job.objects.filter(pk=job_id).values_list("status", flat=True).first()
+    """One look at the database, from an executor thread: its connection is handed back (to the
+    pool, when there is one) before the stream sleeps, so an open stream holds none."""
+    try:
+        events = list(JobEvent.objects.filter(job_id=job_id, id__gt=after).order_by("id")[:BATCH])
+        status = Job.objects.filter(pk=job_id).values_list("status", flat=True).first()
+    finally:
+        close_old_connections()
     return events, status
 
 

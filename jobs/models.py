@@ -295,6 +295,15 @@ class Attempt(models.Model):
                 condition=models.Q(provider_seconds__isnull=False),
                 name="attempt_recent_runtime",
             ),
+            # creates whose answer was never recorded: what a webhook for an unknown response
+            # may belong to (jobs/execution/lanes.py, receive_webhook)
+            models.Index(
+                fields=["started_at"],
+                condition=models.Q(
+                    provider_response_id__isnull=True, state__in=["dispatching", "abandoned"]
+                ),
+                name="attempt_unrecorded_create",
+            ),
         ]
 
     def __str__(self):

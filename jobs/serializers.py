@@ -59,6 +59,11 @@ class JobSubmitSerializer(serializers.Serializer):
             raise serializers.ValidationError(error.message) from None
 
     def validate(self, attrs):
+        errors = get_job_type(attrs["job_type"]).schema_errors(attrs["input"])
+        if errors:
+            raise serializers.ValidationError(
+                {(n if n == "input" else f"input.{n}"): msgs for n, msgs in errors.items()}
+            )
         user = self.context["request"].user
         workspaces = workspaces_for(user)
         chosen = attrs.get("workspace")

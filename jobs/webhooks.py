@@ -1,42 +1,33 @@
-"""``POST /webhooks/openai/``: verified with the SDK, idempotent by event id, fast.
+"""``POST /webhooks/openai/``: verified with the SDK, checked, idempotent by event id, fast.
 
-A provider delivering a backlog (after an outage, or when Steward's web server comes back)
-sends hundreds of webhooks at once. Django's ASGI handler runs each request in a thread of its
-own, and each thread opens its own database connection, so such a burst used to exceed
-PostgreSQL's connection limit and fail with 500s (bench/RESULTS.md, P1 with webhooks). Here
-at most ``OPENAI_WEBHOOK_CONCURRENCY`` deliveries per process are recorded at once, each
-closing its connection when done; the rest wait their turn (a few milliseconds each) without
-one."""
+A delivery is answered 400 (problem details, and a log line) when its signature does not verify,
+and also when it is signed but malformed: not a JSON object, ids or types that are empty, too
+long for their columns or not storable text (``provider.unwrap_webhook``). Only a checked
+delivery reaches the database. A burst of deliveries (a provider catching up after an outage)
+shares the web process's bounded connection pool like every other request (settings,
+``DATABASE_POOL_SIZE``): each waits its turn for a connection, or gets 503 and is redelivered.
+"""
 
-import threading
+import logging
 
-from django.conf import settings
-from django.db import close_old_connections, connection
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from . import execution
-from .provider.adapter import InvalidWebhook
+from config.problems import problem_response
 
-_turns = threading.BoundedSemaphore(settings.OPENAI_WEBHOOK_CONCURRENCY)
+from . import execution
+from .provider import InvalidWebhook
+
+log = logging.getLogger(__name__)
 
 
 @csrf_exempt
 @require_POST
 def openai_webhook(request):
-    with _turns:
-        try:
-            result = execution.receive_webhook(request.body, dict(request.headers))
-        except InvalidWebhook:
-            return JsonResponse({"error": "invalid webhook signature"}, status=400)
-        finally:
-            _hand_back_connection()
+    try:
+        result = execution.receive_webhook(request.body, dict(request.headers))
+    except InvalidWebhook as refused:
+        log.warning("Refused a provider webhook: %s", refused)
+        return problem_response(400, str(refused), slug="invalid-webhook", title="Invalid webhook")
     return JsonResponse({"result": result}, status=200)
-
-
-def _hand_back_connection():
-    """Close this thread's connection (unless it is persistent, or a test's transaction holds
-    it) before the next delivery's turn."""
-    if not connection.in_atomic_block:
-        close_old_connections()

@@ -1,10 +1,14 @@
 import pytest
 from django.conf import settings
 
+from accounts.models import Role
 from fake_openai.testing import FakeServer
+from jobs import services as job_services
 from jobs.execution import pacing
+from jobs.models import Artifact, ReviewState, Status
 from jobs.provider.client import reset_clients
 from jobs.services import base as services_base
+from tests.factories import JobFactory, WorkspaceFactory, member_of
 
 
 def pytest_collection_modifyitems(config, items):
@@ -69,3 +73,51 @@ def fake(fake_server, settings):
     reset_clients()
     yield fake_server
     reset_clients()
+
+
+# --- people in each role of ``workspace``, and a draft waiting for review ---------------------
+
+
+@pytest.fixture
+def member(workspace):
+    return member_of(workspace, Role.MEMBER)
+
+
+@pytest.fixture
+def reviewer(workspace):
+    return member_of(workspace, Role.REVIEWER)
+
+
+@pytest.fixture
+def admin(workspace):
+    return member_of(workspace, Role.ADMIN)
+
+
+@pytest.fixture
+def outsider(db):
+    """An admin of another workspace: sees nothing of ``workspace``."""
+    return member_of(WorkspaceFactory(), Role.ADMIN)
+
+
+@pytest.fixture
+def people(member, reviewer, admin, outsider):
+    return {"member": member, "reviewer": reviewer, "admin": admin, "outsider": outsider}
+
+
+@pytest.fixture
+def draft(workspace, member):
+    """A support reply draft by ``member`` waiting for review, with the model's text."""
+    job = JobFactory(
+        workspace=workspace,
+        submitter=member,
+        job_type="draft_support_reply",
+        authority_class="draft",
+        lane="stream",
+        input={"customer_name": "Ada", "tone": "friendly", "message": "Where is my order?"},
+        input_summary="Ada",
+        status=Status.NEEDS_REVIEW,
+        review_state=ReviewState.PENDING,
+        attempt_count=1,
+    )
+    job_services.add_artifact(job=job, kind=Artifact.Kind.TEXT, text="Hi Ada, it ships today.")
+    return job

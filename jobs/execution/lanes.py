@@ -24,6 +24,9 @@ from ..queue import enqueue
 from .claims import _lease, _release, claim_due, worker_name
 
 log = logging.getLogger(__name__)
+# How far back an unrecorded create may still be answered by a webhook (background responses
+# outlive their jobs' deadlines at the provider only by minutes; a day is generous).
+ORPHAN_WINDOW = timedelta(days=1)
 STREAM_FLUSH_SECONDS = 0.3
 STREAM_FLUSH_CHARS = 2000
 
@@ -240,21 +243,43 @@ def cancel_at_provider(job_id):
 def receive_webhook(body, headers):
     """Verify and record a provider webhook, then make its job due now.
 
-    Returns ``"duplicate"``, ``"due"`` or ``"unknown"``; raises ``provider.InvalidWebhook``.
+    Returns ``"due"``, ``"duplicate"``, ``"adopting"`` (a response whose create was never
+    recorded: a worker died after it) or ``"ignored"`` (an event not about a response);
+    raises ``provider.InvalidWebhook`` for a delivery that does not verify or is malformed, and
+    ``UnknownResponse`` for a response no attempt of Steward's can have made. Those two cost one
+    indexed read at most: nothing is stored and no task is queued.
     """
     event_id, event_type, response_id = provider.unwrap_webhook(body, headers)
+    if not response_id:
+        return "ignored"
     with transaction.atomic():
+        attempt = Attempt.objects.filter(provider_response_id=response_id).first()
+        if attempt is None and not _has_unrecorded_creates():
+            raise UnknownResponse(f"no attempt made the response {response_id!r}")
         _, created = WebhookReceipt.objects.get_or_create(
             event_id=event_id, defaults={"event_type": event_type, "response_id": response_id}
         )
         if not created:
             return "duplicate"
-        attempt = Attempt.objects.filter(provider_response_id=response_id).first()
         if attempt is None:
             transaction.on_commit(lambda: enqueue("jobs.tasks.adopt_orphan", response_id))
-            return "unknown"
+            return "adopting"
         Job.objects.filter(pk=attempt.job_id, status__in=ACTIVE).update(next_poll_at=timezone.now())
     return "due"
+
+
+class UnknownResponse(provider.InvalidWebhook):
+    """A verified webhook about a response that no attempt made or may have made."""
+
+
+def _has_unrecorded_creates():
+    """Whether some recent attempt's create may have reached the provider unrecorded (a worker
+    died after it, or its answer is still being saved)."""
+    return Attempt.objects.filter(
+        provider_response_id__isnull=True,
+        state__in=[Attempt.State.DISPATCHING, Attempt.State.ABANDONED],
+        started_at__gte=timezone.now() - ORPHAN_WINDOW,
+    ).exists()
 
 
 def adopt_orphan(response_id):

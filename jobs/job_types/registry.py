@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import models
+from jsonschema import Draft202012Validator
 
 from ..errors import LaneNotAllowed, UnknownJobType
 
@@ -154,6 +155,16 @@ class JobType:
             errors["input"] = [f"Unknown field(s): {', '.join(unknown)}."]
         return cleaned, errors
 
+    def schema_errors(self, data):
+        """Where ``data`` breaks ``input_json_schema()``, as ``{field: [message]}``: the API checks
+        the schema it publishes (a number where it says string is refused, not stored as text)
+        before ``clean_input`` applies the field rules both the API and the forms share."""
+        errors = {}
+        for error in _validator(self).iter_errors(data):
+            for name, message in _schema_messages(error, data):
+                errors.setdefault(name, []).append(message)
+        return errors
+
     def summarize(self, cleaned):
         """A short, support-safe line describing the input (never the whole input)."""
         text = str(cleaned.get(self.summary_field) or self.title)
@@ -179,6 +190,56 @@ class JobType:
         }
 
 
+JSON_TYPE_NAMES = {
+    "string": "text (a JSON string)",
+    "boolean": "true or false",
+    "object": "an object of fields",
+}
+
+
+def _json_type(value):
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if value is None:
+        return "null"
+    return {dict: "object", list: "array", str: "string"}.get(type(value), "value")
+
+
+def _validator(job_type):
+    validator = _VALIDATORS.get(job_type.name)
+    if validator is None or validator.schema != job_type.input_json_schema():
+        validator = Draft202012Validator(job_type.input_json_schema())
+        _VALIDATORS[job_type.name] = validator
+    return validator
+
+
+def _schema_messages(error, data):
+    """One schema error → ``(field, message)`` pairs in the words the forms use."""
+    field = str(error.path[0]) if error.path else "input"
+    kind, expected = error.validator, error.validator_value
+    if kind == "required":
+        return [(name, "This field is required.") for name in expected if name not in data]
+    if kind == "additionalProperties":
+        unknown = sorted(set(data) - set(error.schema.get("properties", {})))
+        return [("input", f"Unknown field(s): {', '.join(unknown)}.")]
+    if kind == "type":
+        wanted = JSON_TYPE_NAMES.get(expected, expected)
+        return [(field, f"Send {wanted}, not {_json_type(error.instance)}.")]
+    if kind == "minLength":
+        return [(field, "This field is required.")]
+    if kind == "maxLength":
+        count = len(error.instance)
+        return [(field, f"Keep this under {expected} characters (it has {count}).")]
+    if kind == "enum":
+        return [(field, f"Choose one of: {', '.join(map(str, expected))}.")]
+    if kind == "pattern":
+        return [(field, 'Enter a number as text, like "12.50".')]
+    return [(field, "This value does not fit the job type's input schema.")]
+
+
+_VALIDATORS: dict[str, Draft202012Validator] = {}
 _REGISTRY: dict[str, JobType] = {}
 
 

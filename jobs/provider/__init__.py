@@ -7,6 +7,7 @@ finished response, and ``ProviderError`` (with a failure kind) for anything that
 
 from .adapter import (
     Dispatch,
+    InvalidWebhook,
     ProviderError,
     Snapshot,
     StreamChunk,
@@ -23,6 +24,7 @@ from .pricing import cost_of
 
 __all__ = [
     "Dispatch",
+    "InvalidWebhook",
     "ProviderError",
     "Snapshot",
     "StreamChunk",

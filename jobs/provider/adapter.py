@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import openai
 from django.conf import settings
 
+from config.bodies import BodyRejected, parse_json
+
 from ..results import AttemptOutcome, Usage
 from .client import create_loop_and_client, creator, poll_loop_and_client, sync_client, using_fake
 from .pricing import cost_of
@@ -480,13 +482,40 @@ def _chunk(event):
 
 
 class InvalidWebhook(ValueError):
-    pass
+    """A delivery Steward will not act on: its signature does not verify, or it is signed but
+    malformed. The message says which, for the log."""
+
+
+# Longest ids and type Steward stores (WebhookReceipt's columns).
+WEBHOOK_EVENT_ID_MAX, WEBHOOK_TYPE_MAX, WEBHOOK_RESPONSE_ID_MAX = 100, 60, 80
 
 
 def unwrap_webhook(body, headers):
-    """Verify a provider webhook with the SDK; return ``(event_id, event_type, response_id)``."""
+    """Verify a provider webhook with the SDK, then check its event before anything is stored;
+    return ``(event_id, event_type, response_id)`` (``response_id`` is ``""`` for events that
+    are not about a response)."""
     try:
-        event = sync_client().webhooks.unwrap(body, headers)
+        sync_client().webhooks.verify_signature(body, headers)
     except ValueError as exc:  # InvalidWebhookSignatureError is a ValueError too
-        raise InvalidWebhook(str(exc)) from exc
-    return event.id, event.type, getattr(event.data, "id", "")
+        raise InvalidWebhook(f"invalid webhook signature: {exc}") from exc
+    try:
+        event = parse_json(body)
+    except BodyRejected as rejected:
+        raise InvalidWebhook(f"signed but malformed: {rejected.detail}") from None
+    data = event.get("data") if isinstance(event, dict) else None
+    if not isinstance(data, dict):
+        raise InvalidWebhook("signed but malformed: not an event object with `data`")
+    event_id = _webhook_text(event, "id", WEBHOOK_EVENT_ID_MAX)
+    event_type = _webhook_text(event, "type", WEBHOOK_TYPE_MAX)
+    is_response_event = event_type.startswith("response.")
+    response_id = _webhook_text(data, "id", WEBHOOK_RESPONSE_ID_MAX, required=is_response_event)
+    return event_id, event_type, response_id if is_response_event else ""
+
+
+def _webhook_text(obj, key, longest, *, required=True):
+    value = obj.get(key, "")
+    if not isinstance(value, str) or (required and not value) or len(value) > longest:
+        raise InvalidWebhook(
+            f"signed but malformed: `{key}` must be text of 1 to {longest} characters"
+        )
+    return value

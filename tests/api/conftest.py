@@ -4,9 +4,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from accounts.models import Role
 from accounts.services import create_api_token
-from tests.factories import WorkspaceFactory, member_of
 
 
 @pytest.fixture(autouse=True)
@@ -26,30 +24,21 @@ def bearer(user, name="tests"):
 
 
 @pytest.fixture
-def member(workspace):
-    return member_of(workspace, Role.MEMBER)
-
-
-@pytest.fixture
-def reviewer(workspace):
-    return member_of(workspace, Role.REVIEWER)
-
-
-@pytest.fixture
-def admin(workspace):
-    return member_of(workspace, Role.ADMIN)
-
-
-@pytest.fixture
-def outsider(db):
-    """An admin of another workspace: sees nothing of ``workspace``."""
-    return member_of(WorkspaceFactory(), Role.ADMIN)
-
-
-@pytest.fixture
 def api(member):
     return bearer(member)
 
 
 def post_json(client, path, body=None, **headers):
     return client.post(path, body or {}, content_type="application/json", headers=headers)
+
+
+def review_url(job, action):
+    return f"/api/v1/review/{job.pk}/{action}"
+
+
+@pytest.fixture
+def claimed(people, draft):
+    """A client for ``people["reviewer"]``, who holds the claim on ``draft``."""
+    client = bearer(people["reviewer"])
+    assert post_json(client, review_url(draft, "claim")).status_code == 200
+    return client

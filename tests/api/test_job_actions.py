@@ -16,11 +16,6 @@ ALLOWED = {
 }
 
 
-@pytest.fixture
-def people(member, reviewer, admin, outsider):
-    return {"member": member, "reviewer": reviewer, "admin": admin, "outsider": outsider}
-
-
 @pytest.mark.parametrize("action", list(ALLOWED))
 @pytest.mark.parametrize(
     ("role", "expected"),

@@ -30,11 +30,6 @@ def client_for(role, *, member, reviewer, admin, outsider):
     )
 
 
-@pytest.fixture
-def people(member, reviewer, admin, outsider):
-    return {"member": member, "reviewer": reviewer, "admin": admin, "outsider": outsider}
-
-
 # --- job types ------------------------------------------------------------------------------
 
 
@@ -139,7 +134,7 @@ def test_malformed_submission_is_400_naming_the_field(api, body, field):
 def test_body_that_is_not_json_is_400(api):
     response = api.post("/api/v1/jobs", "{nope", content_type="application/json")
     assert response.status_code == 400
-    assert response.json()["detail"].startswith("JSON parse error")
+    assert response.json()["detail"].startswith("The request body is not valid JSON")
 
 
 def test_body_in_another_media_type_is_415(api):

@@ -6,35 +6,11 @@ from django.test import Client
 from accounts.models import Role
 from accounts.services import revoke_api_token
 from jobs import services as job_services
-from jobs.models import Artifact, Job, ReviewState, Status
+from jobs.models import Job, ReviewState, Status
 from tests.api.conftest import bearer, post_json
 from tests.factories import JobFactory, WorkspaceFactory, member_of
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def draft(workspace, member):
-    """A support reply draft by ``member`` waiting for review, with the model's text."""
-    job = JobFactory(
-        workspace=workspace,
-        submitter=member,
-        job_type="draft_support_reply",
-        authority_class="draft",
-        lane="stream",
-        input={"customer_name": "Ada", "tone": "friendly", "message": "Where is my order?"},
-        input_summary="Ada",
-        status=Status.NEEDS_REVIEW,
-        review_state=ReviewState.PENDING,
-        attempt_count=1,
-    )
-    job_services.add_artifact(job=job, kind=Artifact.Kind.TEXT, text="Hi Ada, it ships today.")
-    return job
-
-
-@pytest.fixture
-def people(member, reviewer, admin, outsider):
-    return {"member": member, "reviewer": reviewer, "admin": admin, "outsider": outsider}
 
 
 def client_for(role, people):
@@ -160,13 +136,6 @@ def test_release_without_a_claim_is_409(people, draft):
 
 
 # --- decisions ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def claimed(people, draft):
-    client = bearer(people["reviewer"])
-    assert post_json(client, url(draft, "claim")).status_code == 200
-    return client
 
 
 def test_edit_adds_a_new_version_and_keeps_the_old(claimed, draft):

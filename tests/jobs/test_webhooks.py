@@ -20,7 +20,8 @@ from django.db import connection
 from django.urls import reverse
 
 from jobs import execution, services
-from jobs.models import Job, Status, WebhookReceipt
+from jobs.models import Attempt, Job, Status, WebhookReceipt
+from jobs.queue import _broker
 from tests.factories import WorkspaceFactory, member_of
 from tests.processes import ROOT, wait_for
 
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def signed(payload, *, secret=None, timestamp=None, webhook_id="wh_test_1"):
     secret = secret or settings.OPENAI_WEBHOOK_SECRET
-    body = json.dumps(payload)
+    body = payload if isinstance(payload, str) else json.dumps(payload)
     timestamp = str(int(timestamp or time.time()))
     key = base64.b64decode(secret.removeprefix("whsec_"))
     mac = hmac.new(key, f"{webhook_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
@@ -108,6 +109,72 @@ def test_forged_or_stale_webhook_is_refused_without_state_change(client, in_flig
     assert answer.status_code == 400
     assert WebhookReceipt.objects.count() == 0
     assert Job.objects.get(pk=in_flight_job.pk).next_poll_at == before
+
+
+def post_signed(client, payload):
+    body, headers = signed(payload)
+    return client.post(reverse("openai-webhook"), body, content_type="application/json", **headers)
+
+
+def queued_tasks():
+    return _broker().queue_size()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "[1, 2]",
+        "{}",
+        '{"id": "evt_1", "type": "response.completed", "data": []}',
+        '{"id": "evt_1", "type": "response.completed", "data": {}}',
+        '{"id": 7, "type": "response.completed", "data": {"id": "resp_1"}}',
+        '{"id": "evt_1", "type": "response.completed", "data": {"id": "resp_' + "x" * 90 + '"}}',
+        '{"id": "evt_' + "x" * 120 + '", "type": "response.completed", "data": {"id": "r"}}',
+        '{"id": "evt_1", "type": "response.' + "x" * 60 + '", "data": {"id": "r"}}',
+        '{"id": "evt\\u0000", "type": "response.completed", "data": {"id": "resp_1"}}',
+        '{"id": "evt_1", "type": "response.completed", "data": {"id": "resp_\\ud800"}}',
+        '{"id": "evt_1", "type": "response.completed", "data": {"id": "r"}, "x": NaN}',
+        "[" * 5000 + "]" * 5000,
+        "not json",
+    ],
+)
+def test_a_signed_but_malformed_delivery_is_400_and_stores_nothing(client, db, payload, caplog):
+    before = queued_tasks()
+    answer = post_signed(client, payload)
+    assert answer.status_code == 400
+    assert answer["Content-Type"] == "application/problem+json"
+    assert "malformed" in answer.json()["detail"]
+    assert "Refused a provider webhook" in caplog.text
+    assert WebhookReceipt.objects.count() == 0
+    assert queued_tasks() == before
+
+
+def test_a_verified_webhook_for_an_unknown_response_enqueues_nothing(client, in_flight_job):
+    before = queued_tasks()
+    answer = post_signed(client, event("resp_nobody_made_this"))
+    assert answer.status_code == 400
+    assert "no attempt made the response" in answer.json()["detail"]
+    assert WebhookReceipt.objects.count() == 0
+    assert queued_tasks() == before
+
+
+def test_an_unknown_response_is_adopted_while_a_create_is_unrecorded(client, in_flight_job):
+    """A worker that died after its create left an attempt without a response id: a webhook for
+    a response Steward does not know may be that one, so it is looked up (jobs.tasks)."""
+    attempt = in_flight_job.attempts.get()
+    Attempt.objects.filter(pk=attempt.pk).update(
+        provider_response_id=None, state=Attempt.State.DISPATCHING
+    )
+    before = queued_tasks()
+    answer = post_signed(client, event(attempt.provider_response_id))
+    assert answer.json() == {"result": "adopting"}
+    assert queued_tasks() == before + 1
+
+
+def test_an_event_that_is_not_about_a_response_is_ignored(client, db):
+    payload = {"id": "evt_b", "type": "batch.completed", "data": {"id": "batch_1"}}
+    assert post_signed(client, payload).json() == {"result": "ignored"}
+    assert WebhookReceipt.objects.count() == 0
 
 
 def test_fake_server_webhook_drives_completion_with_one_retrieve(live_server, fake, settings):

@@ -12,22 +12,16 @@ from django.utils import timezone
 from django_q.models import Schedule
 from standardwebhooks import Webhook
 
-from accounts.models import Role
 from jobs import services
 from jobs.models import FailureKind
 from notifications import services as notify
 from notifications import tasks
 from notifications.errors import NotAWorkspaceAdmin
 from notifications.models import WebhookDelivery, WebhookEndpoint
-from tests.factories import JobFactory, member_of
+from tests.factories import JobFactory
 from tests.jobs import progress
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin(workspace):
-    return member_of(workspace, role=Role.ADMIN)
 
 
 @pytest.fixture

@@ -4,14 +4,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from accounts.models import Role
 from jobs.models import Attempt, Job, Status
-from tests.factories import JobFactory, member_of
-
-
-@pytest.fixture
-def admin(workspace):
-    return member_of(workspace, Role.ADMIN)
+from tests.factories import JobFactory
 
 
 @pytest.fixture

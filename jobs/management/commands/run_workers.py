@@ -23,9 +23,11 @@ def keep_connections():
     """Task workers keep their PostgreSQL connection between tasks (``WORKER_CONN_MAX_AGE``
     seconds, checked before reuse). django-q2 closes a connection past its age after every
     task, and with the default age of 0 each of the pump's email and webhook tasks opened a new
-    one: a fifth of an idle-ish worker's CPU in P1. Web processes keep the default (ASGI).
+    one: a fifth of an idle-ish worker's CPU in P1. Web processes share a bounded pool instead
+    (settings, ``DATABASE_POOL_SIZE``); workers leave it out.
     The settings dict is the one every connection of this process and its forks reads."""
     database = settings.DATABASES["default"]
     if settings.IS_POSTGRES and "CONN_MAX_AGE" not in os.environ:
+        database.get("OPTIONS", {}).pop("pool", None)  # the web processes' pool; see settings
         database["CONN_MAX_AGE"] = settings.WORKER_CONN_MAX_AGE
         database["CONN_HEALTH_CHECKS"] = True
