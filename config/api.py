@@ -36,7 +36,6 @@ from jobs.errors import (
 )
 from jobs.services import IdempotencyKeyReused
 
-from .failures import failure_response
 from .problems import HTTP_PROBLEMS, PROBLEM_CONTENT_TYPE, problem, problem_response
 
 log = logging.getLogger(__name__)
@@ -154,9 +153,9 @@ class ApiProblemMiddleware:
     """Under ``/api/``: unhandled exceptions and non-DRF error pages become problem details.
 
     Covers what DRF never sees: URLs that match no route, Django's own 404/405 pages and
-    exceptions a view did not expect: no database connection free (503), a body too large
-    (413, see ``config.failures``), anything else (logged, then a 500 problem without
-    internals).
+    exceptions a view did not expect (logged, then a 500 problem without internals; the ones
+    ``config.failures.FailureMiddleware`` answers first, such as no database connection free,
+    never reach it).
     """
 
     def __init__(self, get_response):
@@ -184,9 +183,6 @@ class ApiProblemMiddleware:
             return problem_response(404, "Nothing is here.")
         if isinstance(exception, PermissionDenied):
             return problem_response(403, "You may not do this.")
-        answered = failure_response(request, exception)
-        if answered is not None:
-            return answered
         log.error("Unhandled error in %s %s", request.method, request.path, exc_info=exception)
         return problem_response(
             500, "Something went wrong on our side. It was logged; please try again later."

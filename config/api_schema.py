@@ -87,3 +87,43 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A personal API token from /settings/tokens/ (starts with `stw_`).",
         }
+
+
+# Text Steward can store (config.text): no NUL. Published on every free-text string of the schema,
+# so clients and fuzzers know what the API refuses with 400. (Lone surrogates are refused too, but
+# a pattern cannot say so in a way OpenAPI tools read; no UTF-8 client can send one unescaped.)
+STORABLE_TEXT_PATTERN = "^[^\\u0000]*$"
+
+
+def publish_storable_text(result, generator, request, public):
+    """drf-spectacular post-processing hook: adds ``STORABLE_TEXT_PATTERN`` to each string schema
+    that has no enum, format or pattern of its own."""
+    stack = [result]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "string" and not {"enum", "format", "pattern"} & set(node):
+                node["pattern"] = STORABLE_TEXT_PATTERN
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return result
+
+
+def close_request_bodies(result, generator, request, public):
+    """drf-spectacular post-processing hook: request bodies accept only the fields they name
+    (``config.bodies.BodySerializer`` refuses others), so their schemas say
+    ``additionalProperties: false``."""
+    components = result.get("components", {}).get("schemas", {})
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            content = (operation.get("requestBody") or {}).get("content", {})
+            for media in content.values():
+                schema = media.get("schema", {})
+                ref = schema.get("$ref", "")
+                if ref:
+                    schema = components[ref.rsplit("/", 1)[-1]]
+                for variant in schema.get("oneOf", [schema]):
+                    if variant.get("type") == "object":
+                        variant["additionalProperties"] = False
+    return result

@@ -20,7 +20,7 @@ import math
 from django.conf import settings
 from django.http import HttpResponseBadRequest
 from django.utils.html import escape
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.parsers import JSONParser
 
 from .problems import PROBLEM_CONTENT_TYPE, is_machine_path, problem, problem_response
@@ -244,3 +244,31 @@ def _refuse_text(request, errors):
         f"<p>{escape(next(iter(errors.values()))[0])} (in: {escape(names)}). Go back, remove it "
         "and send again.</p>"
     )
+
+
+class QuerySerializer(serializers.Serializer):
+    """Query parameters, read strictly: a parameter sent empty (``?status=``) is an error, not
+    the same as leaving it out (DRF reads query strings as HTML forms, where it is)."""
+
+    def to_internal_value(self, data):
+        empty = [name for name in self.fields if name in data and data.get(name) == ""]
+        if empty:
+            raise exceptions.ValidationError(
+                {name: ["Give a value, or leave the parameter out."] for name in empty}
+            )
+        return super().to_internal_value(data)
+
+
+class BodySerializer(serializers.Serializer):
+    """A JSON request body, read strictly: a field the endpoint does not know is an error (a
+    misspelt ``"reasn"`` must not be dropped in silence). The published schema says the same
+    (``additionalProperties: false``, ``config.api_schema``)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise exceptions.ValidationError(
+                    {name: ["This field is not part of the request."] for name in unknown}
+                )
+        return super().to_internal_value(data)

@@ -1,8 +1,8 @@
 """What Steward answers when a request fails before or around the code that serves it.
 
-One classification for every path (pages, the API, webhooks), used by Django's error handlers
-(``handler400``/``handler500`` in ``config.urls``, which see failures in middleware too) and by
-``config.api.ApiProblemMiddleware`` for exceptions escaping API views:
+One classification for every path (pages, the API, webhooks), used by ``FailureMiddleware`` for
+exceptions escaping views (whatever ``DEBUG`` says) and by Django's error handlers
+(``handler400``/``handler500`` in ``config.urls``, which see failures in middleware too):
 
 - no database connection to be had (the web process's pool stayed empty for its whole wait, or
   PostgreSQL refused a connection): 503 with ``Retry-After``, because the same request will
@@ -106,3 +106,16 @@ def server_error(request):
             500, "Something went wrong on our side. It was logged; please try again later."
         )
     return defaults.server_error(request)
+
+
+class FailureMiddleware:
+    """Answers the failures above when they escape a view, on every path."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        return failure_response(request, exception)

@@ -49,6 +49,8 @@ MIDDLEWARE = [
     "config.api.ApiProblemMiddleware",
     # Query strings and form posts with text that cannot be stored (NUL) are refused with 400.
     "config.bodies.FormTextMiddleware",
+    # No database connection free: 503 + Retry-After; a body too large: 413 (any path, any DEBUG).
+    "config.failures.FailureMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -205,6 +207,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api_schema.publish_storable_text",
+        "config.api_schema.close_request_bodies",
+    ],
 }
 
 LANGUAGE_CODE = "en-us"

@@ -28,3 +28,14 @@ def text_problem(value):
 def storable(value):
     """``value`` with NUL characters and lone surrogates replaced by U+FFFD."""
     return _UNSTORABLE.sub(REPLACEMENT, value)
+
+
+def storable_json(value):
+    """``value`` (parsed JSON) with ``storable`` applied to every key and string in it."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(k)): storable_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable_json(item) for item in value]
+    return value

@@ -46,7 +46,7 @@ IDEMPOTENCY_KEY_MAX = 255
 JOB_ID = OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX},
     OpenApiParameter.HEADER,
     description=(
         "Any unique string of 1–255 characters. The same key with the same body returns the "
@@ -321,9 +321,12 @@ class JobEventStreamView(APIView):
             EventStreamQuerySerializer,
             OpenApiParameter(
                 "Last-Event-ID",
-                OpenApiTypes.INT,
+                OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
-                description="The id of the last event you received.",
+                description=(
+                    "The id of the last event you received. As browsers' EventSource sends it "
+                    "back as it got it, a value that is not a whole number reads as 0."
+                ),
             ),
         ],
         responses={

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.selectors import workspaces_for
+from config.bodies import BodySerializer, QuerySerializer
 
 from .errors import UnknownJobType
 from .event_stream import event_payload
@@ -39,7 +40,7 @@ class PriorityField(serializers.ChoiceField):
 # --- requests -------------------------------------------------------------------------------
 
 
-class JobSubmitSerializer(serializers.Serializer):
+class JobSubmitSerializer(BodySerializer):
     job_type = serializers.CharField(max_length=64, help_text="A name from GET /api/v1/job-types.")
     input = serializers.DictField(
         child=serializers.JSONField(),
@@ -87,7 +88,7 @@ class JobSubmitSerializer(serializers.Serializer):
         return attrs
 
 
-class JobListFilterSerializer(serializers.Serializer):
+class JobListFilterSerializer(QuerySerializer):
     """Query parameters of GET /api/v1/jobs."""
 
     status = serializers.ChoiceField(choices=Status.choices, required=False)
@@ -98,7 +99,7 @@ class JobListFilterSerializer(serializers.Serializer):
     created_after = serializers.DateTimeField(required=False)
 
 
-class EventPageQuerySerializer(serializers.Serializer):
+class EventPageQuerySerializer(QuerySerializer):
     """Query parameters of GET /api/v1/jobs/{id}/events."""
 
     after = serializers.IntegerField(
@@ -109,7 +110,7 @@ class EventPageQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
 
 
-class EventStreamQuerySerializer(serializers.Serializer):
+class EventStreamQuerySerializer(QuerySerializer):
     after = serializers.IntegerField(
         min_value=0,
         required=False,

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.bodies import BodySerializer, QuerySerializer
 from jobs.job_types import AuthorityClass
 from jobs.selectors import latest_text
 from jobs.serializers import OutputSerializer, PriorityField
@@ -11,7 +12,7 @@ CLAIM_STATES = ("unclaimed", "mine", "others")
 QUEUE_ORDERS = ("age", "priority")
 
 
-class ReviewQueueQuerySerializer(serializers.Serializer):
+class ReviewQueueQuerySerializer(QuerySerializer):
     job_type = serializers.CharField(required=False, max_length=64)
     authority_class = serializers.ChoiceField(choices=AuthorityClass.choices, required=False)
     claim_state = serializers.ChoiceField(
@@ -22,11 +23,11 @@ class ReviewQueueQuerySerializer(serializers.Serializer):
     order = serializers.ChoiceField(choices=QUEUE_ORDERS, default="age")
 
 
-class EditSerializer(serializers.Serializer):
+class EditSerializer(BodySerializer):
     text = serializers.CharField(trim_whitespace=False, max_length=200_000)
 
 
-class ApproveSerializer(serializers.Serializer):
+class ApproveSerializer(BodySerializer):
     text = serializers.CharField(
         required=False,
         trim_whitespace=False,
@@ -35,17 +36,17 @@ class ApproveSerializer(serializers.Serializer):
     )
 
 
-class RejectSerializer(serializers.Serializer):
+class RejectSerializer(BodySerializer):
     reason = serializers.CharField(max_length=2000, help_text="Shown to the submitter.")
 
 
-class SendBackSerializer(serializers.Serializer):
+class SendBackSerializer(BodySerializer):
     notes = serializers.CharField(
         max_length=2000, help_text="Added to the next attempt's instructions."
     )
 
 
-class EscalateSerializer(serializers.Serializer):
+class EscalateSerializer(BodySerializer):
     note = serializers.CharField(max_length=2000, help_text="What the admin should look at.")
 
 

@@ -1,5 +1,8 @@
+import os
+
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from accounts.models import Role
 from fake_openai.testing import FakeServer
@@ -121,3 +124,17 @@ def draft(workspace, member):
     )
     job_services.add_artifact(job=job, kind=Artifact.Kind.TEXT, text="Hi Ada, it ships today.")
     return job
+
+
+@pytest.fixture
+def role_with_few_connections():
+    """A PostgreSQL role that may hold 12 connections, with the test tables granted to it."""
+    role = f"steward_burst_{os.getpid()}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 12")
+        cursor.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        cursor.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    yield role
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP OWNED BY {role}")
+        cursor.execute(f"DROP ROLE {role}")

@@ -3,6 +3,7 @@
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -172,3 +173,47 @@ def wait_for(predicate, *, timeout=30.0, interval=0.2, message="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def web_server(role, **env):
+    """Steward under uvicorn (as deployed) on the test database, connecting as PostgreSQL
+    ``role`` with a pool of ``DATABASE_POOL_SIZE`` (8 unless ``env`` says otherwise); yields its
+    port once it listens."""
+    db = connection.settings_dict
+    port = free_port()
+    server_env = dict(
+        os.environ,
+        DATABASE_URL=(
+            f"postgres://{role}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/"
+            f"{db['NAME']}"
+        ),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        PYTHONPATH=str(ROOT),
+        DATABASE_POOL_SIZE="8",
+        DEBUG="false",
+    )
+    server_env.update({key: str(value) for key, value in env.items()})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application"]
+        + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        env=server_env,
+    )
+    try:
+
+        def listening():
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_for(listening, timeout=30, message="the web server to listen")
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

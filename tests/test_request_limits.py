@@ -3,18 +3,20 @@ too large for the ASGI server, text in forms that cannot be stored, and a web pr
 database connection free."""
 
 import asyncio
+import http.client
 import json
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
-from psycopg_pool import PoolTimeout
 
+from accounts.services import create_api_token
 from config.asgi import application
 from jobs.models import Artifact
-from tests.api.conftest import bearer
-from tests.factories import WorkspaceFactory, member_of
+from tests.factories import JobFactory, member_of
+from tests.processes import wait_for, web_server
 
 PROBLEM = "application/problem+json"
 
@@ -114,56 +116,80 @@ def test_nul_in_a_page_query_string_is_refused(reviewer_page):
 # --- no database connection free ------------------------------------------------------------
 
 
-@pytest.fixture
-def exhausted_pool(transactional_db):
-    """Takes every connection of the web process's pool, and shortens the wait for one."""
-
-    def exhaust():
-        pool = connection.pool
-        pool.open()
-        while True:
-            try:
-                taken.append(pool.getconn(timeout=0.5))
-            except PoolTimeout:
-                break
-        pool.timeout = 0.2
-        return pool
-
-    if connection.pool is None:
-        pytest.skip("no connection pool (DATABASE_POOL_SIZE=0)")
-    taken, waited = [], connection.pool.timeout
-    yield exhaust
-    connection.pool.timeout = waited
-    for held in taken:
-        connection.pool.putconn(held)
+def get(port, path, **headers):
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        client.request("GET", path, headers=headers)
+        response = client.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        client.close()
 
 
-def in_a_new_thread(call):
-    """Run ``call`` where Django opens a connection of its own, as a request's thread does."""
-    answer = []
-    thread = threading.Thread(target=lambda: answer.append(call()))
-    thread.start()
-    thread.join(timeout=30)
-    return answer[0]
+def post(port, path, **headers):
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        client.request("POST", path, body=b"", headers=headers)
+        response = client.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        client.close()
 
 
 @pytest.mark.pg
-def test_an_api_request_with_no_connection_free_is_503_with_retry_after(exhausted_pool):
-    client = bearer(member_of(WorkspaceFactory()))
-    exhausted_pool()
-    response = in_a_new_thread(lambda: client.get("/api/v1/jobs"))
-    assert response.status_code == 503
-    assert response["Content-Type"] == PROBLEM
-    assert int(response["Retry-After"]) > 0
-    assert "try again" in response.json()["detail"]
+@pytest.mark.django_db(transaction=True)
+def test_with_no_connection_free_requests_get_503_with_retry_after(workspace):
+    """A web server whose one pooled connection is taken: a request waiting for a connection is
+    answered 503 with Retry-After, problem details for the API and a short page elsewhere; the
+    request that held the connection finishes normally."""
+    user = member_of(workspace)
+    _, token = create_api_token(user=user, name="pool")
+    browser = Client()
+    browser.force_login(user)
+    session = browser.cookies["sessionid"].value
+    job = JobFactory(workspace=workspace, submitter=user)
+    db = connection.settings_dict
+    locker = psycopg.connect(
+        host=db.get("HOST") or "127.0.0.1",
+        port=db.get("PORT") or 5432,
+        user=db["USER"],
+        dbname=db["NAME"],
+        autocommit=False,
+    )
+    server_env = {"DATABASE_POOL_SIZE": 1, "DATABASE_POOL_TIMEOUT": 0.2}
+    with web_server(db["USER"], **server_env) as port, ThreadPoolExecutor(1) as holder:
+        # The job's row is locked, so a cancel holds the server's only connection while it
+        # waits for the row.
+        try:
+            locker.execute("SELECT 1 FROM jobs_job WHERE id = %s FOR UPDATE", [job.pk])
+            held = holder.submit(
+                post, port, f"/api/v1/jobs/{job.pk}/cancel", Authorization=f"Bearer {token}"
+            )
 
+            def waiting_for_the_row():
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                        "AND wait_event_type = 'Lock' AND query LIKE %s",
+                        [db["NAME"], "%jobs_job%"],
+                    )
+                    return cursor.fetchone()[0] > 0
 
-@pytest.mark.pg
-def test_a_page_with_no_connection_free_is_503_with_retry_after(exhausted_pool):
-    client = Client(raise_request_exception=False)  # as a server: the handler's answer
-    client.force_login(member_of(WorkspaceFactory(), "reviewer"))
-    exhausted_pool()
-    response = in_a_new_thread(lambda: client.get("/review/"))
-    assert response.status_code == 503
-    assert int(response["Retry-After"]) > 0
-    assert b"busy" in response.content
+            wait_for(waiting_for_the_row, timeout=30, message="the cancel to wait for the row")
+            api = get(port, "/api/v1/jobs", Authorization=f"Bearer {token}")
+            page = get(port, "/review/", Cookie=f"sessionid={session}")
+        finally:
+            locker.rollback()
+            locker.close()
+        cancel_status = held.result(timeout=60)[0]
+
+    status, headers, body = api
+    assert status == 503
+    assert headers["content-type"] == PROBLEM
+    assert int(headers["retry-after"]) > 0
+    assert "try again" in json.loads(body)["detail"]
+    status, headers, body = page
+    assert status == 503
+    assert int(headers["retry-after"]) > 0
+    assert b"busy" in body
+    assert cancel_status == 200

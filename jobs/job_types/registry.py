@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -9,6 +10,8 @@ from decimal import Decimal, InvalidOperation
 
 from django.db import models
 from jsonschema import Draft202012Validator
+
+from config.text import text_problem
 
 from ..errors import LaneNotAllowed, UnknownJobType
 
@@ -29,6 +32,11 @@ class AuthorityClass(models.TextChoices):
 
 # Lanes that leave response data at the provider for a while (background mode keeps it ~10 min).
 RETAINING_LANES = frozenset({Lane.BACKGROUND, Lane.STREAM, Lane.BATCH})
+
+
+# A decimal as people and the API write it (12, 12.5, -3.25): the forms and the published
+# schema accept the same text.
+DECIMAL_TEXT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?")
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class InputField:
                 return None, "This field is required."
             return "", None
         if self.kind == "decimal":
+            if not DECIMAL_TEXT.fullmatch(str(raw).strip()):
+                return None, "Enter a number, like 12.50."
             try:
                 value = Decimal(str(raw).strip())
             except (InvalidOperation, ValueError):
@@ -76,6 +86,9 @@ class InputField:
         if not isinstance(raw, str | int | float) or isinstance(raw, bool):
             return None, "Enter text."
         value = str(raw).strip()
+        problem = text_problem(value)
+        if problem:
+            return None, problem
         if self.max_length and len(value) > self.max_length:
             return None, f"Keep this under {self.max_length} characters (it has {len(value)})."
         if self.kind == "choice" and value not in self.choices:
@@ -91,7 +104,7 @@ class InputField:
         if self.kind == "boolean":
             schema["type"] = "boolean"
         elif self.kind == "decimal":
-            schema.update(type="string", format="decimal", pattern=r"^-?\d+(\.\d+)?$")
+            schema.update(type="string", format="decimal", pattern=f"^{DECIMAL_TEXT.pattern}$")
         else:
             schema["type"] = "string"
             if self.required:

@@ -17,6 +17,7 @@ import openai
 from django.conf import settings
 
 from config.bodies import BodyRejected, parse_json
+from config.text import storable, storable_json
 
 from ..results import AttemptOutcome, Usage
 from .client import create_loop_and_client, creator, poll_loop_and_client, sync_client, using_fake
@@ -238,18 +239,20 @@ def _worked(response):
 def _outcome(response, request_id=""):
     status = response.status
     common = dict(
-        text=response.output_text or "",
+        # The model's words are stored as they came, but for what no database can hold (NUL,
+        # lone surrogates: config.text); the provider's own fields are bounded to their columns.
+        text=storable(response.output_text or ""),
         usage=_usage(response),
         provider_status=status,
-        model=response.model or "",
-        service_tier=response.service_tier or "",
+        model=(response.model or "")[:64],
+        service_tier=(response.service_tier or "")[:20],
         request_id=request_id,
-        output=[item.model_dump(mode="json") for item in response.output],
+        output=storable_json([item.model_dump(mode="json") for item in response.output]),
     )
     if status == "completed":
         return AttemptOutcome(status="completed", provider_seconds=_worked(response), **common)
     if status == "incomplete":
-        reason = getattr(response.incomplete_details, "reason", "") or ""
+        reason = (getattr(response.incomplete_details, "reason", "") or "")[:64]
         return AttemptOutcome(status="incomplete", error_code=reason, **common)
     if status == "cancelled":
         return AttemptOutcome(
@@ -260,7 +263,7 @@ def _outcome(response, request_id=""):
             error_message="The work was stopped at the AI provider.",
             **common,
         )
-    code = getattr(response.error, "code", "") or ""
+    code = (getattr(response.error, "code", "") or "")[:64]
     if code in TRANSIENT_CODES:
         kind, retryable = "provider", True
         message = "The AI provider had a temporary problem while working on it."
@@ -463,7 +466,7 @@ def _chunk(event):
     if kind == "response.in_progress":
         return StreamChunk("working", seq, response_id=event.response.id)
     if kind == "response.output_text.delta":
-        return StreamChunk("text", seq, text=event.delta)
+        return StreamChunk("text", seq, text=storable(event.delta))
     if kind in ("response.completed", "response.failed", "response.incomplete"):
         return StreamChunk(
             "finished", seq, response_id=event.response.id, outcome=_outcome(event.response)

@@ -6,24 +6,19 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.urls import reverse
 
 from jobs import execution, services
 from jobs.models import Attempt, Job, Status, WebhookReceipt
 from jobs.queue import _broker
 from tests.factories import WorkspaceFactory, member_of
-from tests.processes import ROOT, wait_for
+from tests.processes import wait_for, web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -201,12 +196,6 @@ def test_fake_server_webhook_drives_completion_with_one_retrieve(live_server, fa
     assert WebhookReceipt.objects.filter(event_type="response.completed").count() == 1
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _post(port, body, headers):
     client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
@@ -214,20 +203,6 @@ def _post(port, body, headers):
         return client.getresponse().status
     finally:
         client.close()
-
-
-@pytest.fixture
-def role_with_few_connections():
-    """A PostgreSQL role that may hold 12 connections, with the test tables granted to it."""
-    role = f"steward_burst_{os.getpid()}"
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 12")
-        cursor.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
-        cursor.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
-    yield role
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP OWNED BY {role}")
-        cursor.execute(f"DROP ROLE {role}")
 
 
 @pytest.mark.pg
@@ -239,31 +214,8 @@ def test_a_burst_of_deliveries_wider_than_the_connection_limit_is_all_accepted(
     burst wider than PostgreSQL's connection limit would fail with 500s (bench P1 met "too
     many clients"). The web server (uvicorn, as deployed) runs here as a role allowed 12
     connections, and 120 deliveries arrive together: every one must be accepted and recorded."""
-    db = connection.settings_dict
-    port = _free_port()
-    env = dict(
-        os.environ,
-        DATABASE_URL=(
-            f"postgres://{role_with_few_connections}@{db.get('HOST') or '127.0.0.1'}:"
-            f"{db.get('PORT') or 5432}/{db['NAME']}"
-        ),
-        DJANGO_SETTINGS_MODULE="config.settings",
-        OPENAI_WEBHOOK_SECRET=settings.OPENAI_WEBHOOK_SECRET,
-        PYTHONPATH=str(ROOT),
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application"]
-        + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT,
-        env=env,
-    )
-    try:
-
-        def listening():
-            with socket.socket() as probe:
-                return probe.connect_ex(("127.0.0.1", port)) == 0
-
-        wait_for(listening, timeout=30, message="the web server to listen")
+    env = {"OPENAI_WEBHOOK_SECRET": settings.OPENAI_WEBHOOK_SECRET}
+    with web_server(role_with_few_connections, **env) as port:
         response_id = in_flight_job.attempts.get().provider_response_id
         deliveries = []
         for n in range(120):
@@ -280,8 +232,5 @@ def test_a_burst_of_deliveries_wider_than_the_connection_limit_is_all_accepted(
 
         with ThreadPoolExecutor(len(deliveries)) as pool:
             answers = list(pool.map(deliver, deliveries))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert answers == [200] * len(deliveries)
     assert WebhookReceipt.objects.filter(response_id=response_id).count() == len(deliveries)
