@@ -10,6 +10,15 @@ from .settings import env
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+# No demo default here: with OPENAI_WEBHOOKS_ENABLED on, the system check steward.E001 fails
+# without a secret of your own (and config/asgi.py refuses to serve).
+OPENAI_WEBHOOK_SECRET = env("OPENAI_WEBHOOK_SECRET", default="")
+
+# Hashed file names, so browsers may cache static files for ever (run collectstatic on deploy).
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

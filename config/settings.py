@@ -253,8 +253,10 @@ OPENAI_BASE_URL = env(
     "OPENAI_BASE_URL",
     default="" if OPENAI_API_KEY else f"http://127.0.0.1:{FAKE_OPENAI_PORT}/v1",
 )
+# The demo's signing secret is the default only in DEBUG (make run); elsewhere the system check
+# steward.E001 (jobs/checks.py) refuses to run with webhooks on and no secret of your own.
 OPENAI_WEBHOOK_SECRET = env(
-    "OPENAI_WEBHOOK_SECRET", default="whsec_c3Rld2FyZC1kZW1vLXdlYmhvb2stc2VjcmV0"
+    "OPENAI_WEBHOOK_SECRET", default="whsec_c3Rld2FyZC1kZW1vLXdlYmhvb2stc2VjcmV0" if DEBUG else ""
 )
 
 # Prices in US dollars per one million tokens: (input, cached input, output). The version is

@@ -22,6 +22,14 @@ from tests.processes import wait_for, web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# A signing secret of the tests' own: a server that is not in DEBUG refuses the demo one.
+SERVER_SECRET = "whsec_" + base64.b64encode(b"steward-tests-webhook-secret").decode()
+
+
+@pytest.fixture(autouse=True)
+def _webhooks_on(settings):
+    settings.OPENAI_WEBHOOKS_ENABLED = True
+
 
 def signed(payload, *, secret=None, timestamp=None, webhook_id="wh_test_1"):
     secret = secret or settings.OPENAI_WEBHOOK_SECRET
@@ -172,6 +180,13 @@ def test_an_event_that_is_not_about_a_response_is_ignored(client, db):
     assert WebhookReceipt.objects.count() == 0
 
 
+def test_the_endpoint_is_not_there_while_webhooks_are_off(client, in_flight_job, settings):
+    settings.OPENAI_WEBHOOKS_ENABLED = False
+    answer = post_signed(client, event(in_flight_job.attempts.get().provider_response_id))
+    assert answer.status_code == 404
+    assert WebhookReceipt.objects.count() == 0
+
+
 def test_fake_server_webhook_drives_completion_with_one_retrieve(live_server, fake, settings):
     settings.OPENAI_WEBHOOKS_ENABLED = True
     fake.configure(
@@ -214,12 +229,14 @@ def test_a_burst_of_deliveries_wider_than_the_connection_limit_is_all_accepted(
     burst wider than PostgreSQL's connection limit would fail with 500s (bench P1 met "too
     many clients"). The web server (uvicorn, as deployed) runs here as a role allowed 12
     connections, and 120 deliveries arrive together: every one must be accepted and recorded."""
-    env = {"OPENAI_WEBHOOK_SECRET": settings.OPENAI_WEBHOOK_SECRET}
+    env = {"OPENAI_WEBHOOK_SECRET": SERVER_SECRET, "OPENAI_WEBHOOKS_ENABLED": "true"}
     with web_server(role_with_few_connections, **env) as port:
         response_id = in_flight_job.attempts.get().provider_response_id
         deliveries = []
         for n in range(120):
-            body, meta = signed(event(response_id, f"evt_{n}"), webhook_id=f"wh_burst_{n}")
+            body, meta = signed(
+                event(response_id, f"evt_{n}"), secret=SERVER_SECRET, webhook_id=f"wh_burst_{n}"
+            )
             headers = {
                 k.removeprefix("HTTP_").replace("_", "-").lower(): v for k, v in meta.items()
             }
