@@ -207,7 +207,7 @@ def allowance(duration):
 
 async def create_responses(base_url, bodies, concurrency=48):
     """POST many background responses to the fake; returns [(response id, sent at)]."""
-    import httpx
+    import httpx2 as httpx
 
     semaphore = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:

@@ -185,7 +185,7 @@ class Scheduler:
 
     async def _post(self, config, headers: dict[str, str], body: bytes):
         if self._client is None:
-            import httpx  # imported lazily: most runs never send a webhook
+            import httpx2 as httpx  # imported lazily: most runs never send a webhook
 
             self._client = httpx.AsyncClient()
         return await self._client.post(

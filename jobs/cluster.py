@@ -25,6 +25,16 @@ replaced), and when one lasts ``WORKER_WEDGE_SECONDS`` it kills the workers and 
 ``run_workers`` again in the same process (``exec``), with new queues and locks. Work the old
 cluster held is recovered as after any crash: leases lapse and the jobs are claimed again, the
 watchdog restarts pumps, streams resume.
+
+**What this leans on, and why it is pinned.** ``WatchedSentinel`` subclasses django-q2's
+``Sentinel``, swaps its ``result_queue.close`` during a stop, and reads each worker's ``timer``
+and the task queue's ``size`` without their locks. None of that is public API, so django-q2 is
+pinned to the version this was written and tested against (``DJANGO_Q2_VERSION``, pyproject.toml)
+and ``tests/jobs/test_cluster_pin.py`` fails on any other. The upstream reports it works
+around: django-q2 #23 (when the worker next in line to take a task dies, the whole cluster stops
+taking tasks: the read lock above), #339 (a kill can leave ``result_queue``'s lock held, so the
+monitor blocks for ever while it still looks alive) and #346 (listed with those two by the team
+as a known cluster bug; its text was not available where this was written).
 """
 
 import contextlib
@@ -43,6 +53,8 @@ from django_q.monitor import monitor
 from django_q.pusher import pusher
 
 log = logging.getLogger(__name__)
+# The django-q2 release whose internals this module reads (see the module docstring).
+DJANGO_Q2_VERSION = "1.11.1"
 # Set when the sentinel begins to stop; created before the workers fork, so they share it.
 _stopping = None
 

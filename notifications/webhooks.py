@@ -87,7 +87,7 @@ def send(*, url, secret, message_id, payload):
     # thread while another makes an OpenAI SDK call (the SDK reads sys.modules["httpx"] and
     # fails on a half-initialised module; see notifications.listeners): sends only run in the
     # deliver_webhook task, on the worker's task thread, with no SDK call beside it.
-    import httpx
+    import httpx2 as httpx
 
     refused = refusal(url)
     if refused:

@@ -13,8 +13,13 @@ from jobs.provider.client import reset_clients
 from jobs.services import base as services_base
 from tests.factories import JobFactory, WorkspaceFactory, member_of
 
+CHAOS_TIMEOUT = 1200  # seconds; the ini's timeout covers every other test
+
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "chaos" in item.keywords:
+            item.add_marker(pytest.mark.timeout(CHAOS_TIMEOUT))
     if settings.IS_POSTGRES:
         return
     skip_pg = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://...)")

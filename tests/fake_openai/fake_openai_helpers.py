@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
+import httpx2 as httpx
 
 # One pooled client for raw HTTP checks: a fresh httpx client per call costs an SSL context.
 HTTP = httpx.Client(timeout=10)

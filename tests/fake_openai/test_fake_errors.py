@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-import httpx
+import httpx2 as httpx
 import openai
 import pytest
 from fake_openai_helpers import HTTP, fast

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2 as httpx
 import pytest
 from fake_openai_helpers import EVENT_SCHEMAS, HTTP, read_sse, wait_terminal
 

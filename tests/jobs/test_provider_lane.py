@@ -54,6 +54,29 @@ def pump_until(predicate, *, seconds=15):
     raise AssertionError("the job did not reach the expected state in time")
 
 
+def provider_status(fake, job):
+    """The status the fake provider reports for the job's first attempt (``gone`` once it
+    dropped the response)."""
+    import openai
+
+    response_id = reload(job).attempts.get(number=1).provider_response_id
+    try:
+        return fake.client().responses.retrieve(response_id).status
+    except openai.NotFoundError:
+        return "gone"
+
+
+def finished_at_provider(fake, *jobs, status="completed"):
+    """Wait until the provider reports each job's response ``status``: finished there, not yet
+    looked at here."""
+    wait_for(
+        lambda: all(provider_status(fake, job) == status for job in jobs),
+        timeout=30,
+        interval=0.05,
+        message=f"the provider to report {status}",
+    )
+
+
 def instructions_for(job):
     return get_job_type(job.job_type).render_instructions(job.input)
 
@@ -225,7 +248,7 @@ def test_cancel_mid_run_propagates_to_the_provider(fake):
 def test_cancel_racing_completion_keeps_result_stale(fake):
     job = submit(directive="[fake:duration=0.1]")
     execution.dispatch_job(job.pk)
-    time.sleep(0.5)  # finished at the provider, not yet polled
+    finished_at_provider(fake, job)  # not yet polled
     services.cancel_job(job=job, actor=job.submitter)
     execution.cancel_at_provider(job.pk)  # finds the result after the cancel
     execution.run_pump(seconds=0.3, owner="test-pump")
@@ -252,7 +275,7 @@ def test_vanished_response_fails_with_a_clear_reason(fake):
     fake.configure(retention_seconds=0.2)
     job = submit(directive="[fake:duration=0.1]")
     execution.dispatch_job(job.pk)
-    time.sleep(0.8)
+    finished_at_provider(fake, job, status="gone")
     pump_until(lambda: reload(job).status == Status.FAILED)
     job = reload(job)
     assert job.failure_kind == "provider"
@@ -440,12 +463,14 @@ def test_a_batch_seen_working_starts_running_in_the_same_statements_for_4_jobs_a
         batch, ids = started_and_due(size)
         assert {job.status for job in map(reload, batch)} == {Status.QUEUED}
         claimed = execution.claim_due("test-pump", job_ids=ids)
+        turn_started = timezone.now()
         with CaptureQueriesContext(connection) as queries:
             execution.process_claimed(claimed, "test-pump")
         counts.append(len(batch_statements(queries)))
         for job in map(reload, batch):
             assert job.status == Status.RUNNING and job.started_at is not None
-            assert job.lease_owner == "" and job.next_poll_at > timezone.now()
+            # released, with its next look set later than the turn that saw it working
+            assert job.lease_owner == "" and job.next_poll_at > turn_started
             [event] = job.events.filter(kind="running")
             assert (event.from_status, event.to_status) == (Status.QUEUED, Status.RUNNING)
     assert counts[1] == counts[2], f"statements for 4 and 16 jobs: {counts[1:]}"
@@ -501,7 +526,7 @@ def test_finishing_a_batch_costs_the_same_statements_for_4_jobs_as_for_16(fake, 
         get_user_model().objects.update(email="")  # an email is one enqueued task per job
         ids = [job.pk for job in batch]
         execution.process_claimed(execution.claim_due("test-pump", job_ids=ids), "test-pump")
-        time.sleep(0.6)
+        finished_at_provider(fake, *batch)
         Job.objects.filter(pk__in=ids).update(next_poll_at=timezone.now())
         claimed = execution.claim_due("test-pump", job_ids=ids)
         with CaptureQueriesContext(connection) as queries:
@@ -541,10 +566,16 @@ def test_a_pump_keeps_polling_until_its_queued_successor_takes_the_slot_over(fak
         finally:
             connections.close_all()
 
+    started = timezone.now()
     first = threading.Thread(target=run, args=("first", 1.0, queued.set))
     first.start()
     assert queued.wait(5), "the pump did not enqueue its successor halfway"
-    time.sleep(2.0)  # the successor sits in a slow queue well past the first pump's run time
+    # the successor sits in a slow queue: the pump beats on well past its run time (1 s)
+    wait_for(
+        lambda: PumpSlot.objects.get(slot=0).heartbeat_at > started + timedelta(seconds=2),
+        timeout=10,
+        message="a heartbeat two seconds after the pump started",
+    )
     assert first.is_alive(), "the pump stopped although its successor had not started"
     assert PumpSlot.objects.get(slot=0).owner == "first"
 

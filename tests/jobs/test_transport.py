@@ -4,13 +4,13 @@ servers that frame their answers the ways HTTP allows, and the SDK over it again
 import asyncio
 import json
 import threading
-import time
 
 import httpx2 as httpx
 import openai
 import pytest
 
 from jobs.provider.transport import LeanTransport
+from tests.processes import wait_for
 
 
 class Server:
@@ -20,6 +20,7 @@ class Server:
 
     def __init__(self, keep_alive=None):
         self.connections = 0
+        self.hung_up = 0  # connections the server closed
         self.requests = []
         self.keep_alive = keep_alive  # seconds an idle connection is kept, as uvicorn's 5 s
 
@@ -55,6 +56,7 @@ class Server:
             pass  # idle past its keep-alive: the server hangs up, as real ones do
         finally:
             writer.close()
+            self.hung_up += 1
 
     @staticmethod
     def answer(path, served):
@@ -131,7 +133,8 @@ def test_a_post_after_the_server_closed_the_idle_connection_goes_out_on_a_new_on
     http = client(base_url=server.url)
     try:
         loop.run_until_complete(http.get("/length"))
-        time.sleep(0.5)  # the loop is not running while the server closes the connection
+        # the client's loop is not running while the server closes the connection
+        wait_for(lambda: server.hung_up == 1, timeout=10, message="the server to hang up")
         answer = loop.run_until_complete(http.post("/length", content=b'{"create": 1}'))
     finally:
         loop.run_until_complete(http.aclose())

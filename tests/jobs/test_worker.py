@@ -3,7 +3,6 @@ including SIGKILLs of the whole cluster mid-poll and mid-stream."""
 
 import os
 import signal
-import time
 
 import pytest
 from django.conf import settings
@@ -91,7 +90,7 @@ def test_sigkill_mid_poll_loses_no_job(start_cluster):
         message="jobs in flight",
     )
     cluster.kill()
-    time.sleep(1)
+    wait_for(lambda: not group_members(cluster.process.pid), timeout=10, message="no process left")
     with start_cluster():
         wait_for(
             lambda: set(statuses(jobs)) == {Status.COMPLETED},
@@ -111,7 +110,10 @@ def test_a_cluster_wedged_by_a_killed_idle_worker_is_replaced_and_runs_new_work(
     run_workers must notice, start a new cluster, and a job submitted afterwards complete."""
     cluster = start_cluster(Q_WORKERS=2, WORKER_WEDGE_SECONDS=3)
     pids = wait_for(lambda: len(cluster.worker_pids()) == 2 and cluster.worker_pids(), timeout=30)
-    time.sleep(2)  # the pump is running in one worker, the other waits for a task
+    # The pump task runs in one worker and has beaten twice; the other worker went back to
+    # waiting for a task (holding the queue's read lock) the moment the pump task left it.
+    first_beat = wait_for(pump_heartbeat, timeout=30, message="the pump to beat")
+    wait_for(lambda: (pump_heartbeat() or first_beat) > first_beat, timeout=30, message="a beat")
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
     [job] = submit_many(1)
@@ -121,6 +123,13 @@ def test_a_cluster_wedged_by_a_killed_idle_worker_is_replaced_and_runs_new_work(
         message="the job to complete after the workers were killed",
     )
     assert "the task cluster is wedged" in cluster.log_since_start()
+
+
+def pump_heartbeat():
+    from jobs.models import PumpSlot
+
+    slot = PumpSlot.objects.filter(slot=0).exclude(owner="").first()
+    return slot.heartbeat_at if slot else None
 
 
 def test_stream_resumes_after_the_worker_is_killed_mid_stream(start_cluster):
