@@ -143,3 +143,13 @@ def role_with_few_connections():
     with connection.cursor() as cursor:
         cursor.execute(f"DROP OWNED BY {role}")
         cursor.execute(f"DROP ROLE {role}")
+
+
+@pytest.fixture
+def empty_task_queue():
+    """Tasks earlier tests left in this queue name jobs that no longer exist (the Redis broker
+    keeps them across tests; the ORM broker's go with each test's flush); drop them so the
+    workers a test starts run only what it enqueued."""
+    from django_q.brokers import get_broker
+
+    get_broker().purge_queue()

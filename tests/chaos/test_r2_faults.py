@@ -12,7 +12,6 @@ import time
 from collections import Counter
 
 import pytest
-from django_q.brokers import get_broker
 
 from jobs import services
 from jobs.models import Artifact, Attempt, FailureKind, Job, Status
@@ -24,6 +23,7 @@ pytestmark = [
     pytest.mark.pg,
     pytest.mark.worker,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_task_queue"),
 ]
 
 JOBS = 300
@@ -50,13 +50,6 @@ TRANSIENT_CODES = {
     "bad_response",
     "server_error",
 }
-
-
-@pytest.fixture(autouse=True)
-def _empty_task_queue():
-    """Tasks earlier tests left in this queue name jobs that no longer exist; drop them so
-    the workers started here spend their time on this test's jobs."""
-    get_broker().purge_queue()
 
 
 @pytest.fixture

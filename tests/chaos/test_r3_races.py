@@ -19,7 +19,6 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
-from django_q.brokers import get_broker
 
 from accounts.models import Role
 from jobs import execution, provider, services
@@ -38,6 +37,7 @@ pytestmark = [
     pytest.mark.pg,
     pytest.mark.worker,
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_task_queue"),
 ]
 
 CANCEL_RACES = 1000
@@ -46,13 +46,6 @@ LANES = 4  # racing pairs at once: eight threads on a two-core machine
 # The cancel side waits up to this long after the barrier, so that across many races it lands
 # before, during and after the poller's retrieve + apply (a few milliseconds on this machine).
 CANCEL_STAGGER = 0.03
-
-
-@pytest.fixture(autouse=True)
-def _empty_task_queue():
-    """Tasks earlier tests left in this queue name jobs that no longer exist; drop them so
-    the worker started here only runs what this test enqueued."""
-    get_broker().purge_queue()
 
 
 # --- racing machinery ------------------------------------------------------------------------

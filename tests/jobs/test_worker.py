@@ -13,7 +13,11 @@ from jobs.models import Job, Status
 from tests.factories import WorkspaceFactory, member_of
 from tests.processes import group_members, start_cluster_with_pumps, steward_env, wait_for
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.worker,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("empty_task_queue"),
+]
 
 
 @pytest.fixture
