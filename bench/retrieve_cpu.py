@@ -1,5 +1,6 @@
-"""CPU per retrieve in the pump's SDK client: the SDK's default httpx transport against the
-lean transport (jobs/provider/transport.py), in one run against one fake OpenAI server.
+"""CPU per retrieve in the pump's SDK client: the SDK's default httpx transport, the SDK's
+aiohttp client (``openai[aiohttp]``) and the lean transport (jobs/provider/transport.py), in one
+run against one fake OpenAI server.
 
     python bench/retrieve_cpu.py --responses 500 --rounds 4 --repeats 3
 
@@ -43,14 +44,16 @@ def main(argv=None):
     from jobs.provider.client import reset_clients
 
     started, load = common.utc_now_text(), common.machine_notes()
-    figures = {"SDK default transport": [], "lean transport": []}
+    designs = {"SDK default transport": "httpx", "SDK aiohttp client": "aiohttp"}
+    designs["lean transport"] = "lean"
+    figures = {design: [] for design in designs}
     with FakeServer(seed=1) as fake:
         settings.OPENAI_BASE_URL = fake.base_url
         bodies = [common.response_body(i, 3600, 0) for i in range(args.responses)]
         ids = [rid for rid, _ in asyncio.run(common.create_responses(fake.base_url, bodies))]
         for _ in range(args.repeats):
             for design in figures:
-                settings.PROVIDER_LEAN_HTTP = design == "lean transport"
+                settings.PROVIDER_HTTP = designs[design]
                 reset_clients()
                 provider.retrieve_many(ids[:16])  # connections up before the clock starts
                 wall, cpu = time.perf_counter(), cpu_seconds()
@@ -86,7 +89,7 @@ def main(argv=None):
     print(report)
     if args.results:
         common.append_results(
-            "retrieve_cpu.py", "Retrieve CPU: SDK transport vs lean", report, argv
+            "retrieve_cpu.py", "Retrieve CPU: SDK default vs SDK aiohttp vs lean", report, argv
         )
 
 

@@ -310,6 +310,10 @@ PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=30.0)  # seconds per pr
 # The pump's retrieves and creates go over a lean HTTP/1.1 transport (jobs/provider/transport.py);
 # off: the SDK's default httpx transport (e.g. to debug with httpx's logging).
 PROVIDER_LEAN_HTTP = env.bool("PROVIDER_LEAN_HTTP", default=True)
+# The pump's async SDK client: "lean" (the transport above), "aiohttp" (the SDK's
+# DefaultAioHttpClient, needs openai[aiohttp]) or "httpx" (the SDK's default). bench/retrieve_cpu.py
+# measures the three.
+PROVIDER_HTTP = env("PROVIDER_HTTP", default="lean" if PROVIDER_LEAN_HTTP else "httpx")
 CIRCUIT_MIN_CALLS = env.int("CIRCUIT_MIN_CALLS", default=20)
 CIRCUIT_ERROR_RATE = env.float("CIRCUIT_ERROR_RATE", default=0.5)
 # While an admin pauses a workspace's dispatch (ops page), its queued jobs are looked at again

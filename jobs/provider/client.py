@@ -45,11 +45,14 @@ def creator():
 
 
 def async_client():
-    """A fresh async client (bound to the event loop it is first used in). Its wire is the
-    lean transport unless ``PROVIDER_LEAN_HTTP`` is off: about half the CPU per retrieve."""
+    """A fresh async client (bound to the event loop it is first used in), on the wire
+    ``PROVIDER_HTTP`` names: the lean transport (the default: about half the CPU per retrieve
+    of the SDK's httpx one), the SDK's aiohttp client, or the SDK's default."""
     extra = {}
-    if settings.PROVIDER_LEAN_HTTP:
+    if settings.PROVIDER_HTTP == "lean":
         extra["http_client"] = httpx.AsyncClient(transport=LeanTransport(), follow_redirects=True)
+    elif settings.PROVIDER_HTTP == "aiohttp":
+        extra["http_client"] = openai.DefaultAioHttpClient()
     return openai.AsyncOpenAI(**_options(), max_retries=1, timeout=_timeout(), **extra)
 
 

@@ -181,19 +181,24 @@ def test_a_refused_connection_is_a_connect_error():
     asyncio.run(scenario())
 
 
-def test_the_sdk_over_the_lean_transport_creates_and_retrieves_at_the_fake(fake_server):
+@pytest.mark.parametrize("wire", ["lean", "aiohttp", "httpx"])
+def test_the_pump_client_creates_and_retrieves_at_the_fake_on_each_wire(fake, settings, wire):
+    """``PROVIDER_HTTP`` chooses the pump's wire (bench/retrieve_cpu.py compares them)."""
+    from jobs.provider.client import async_client
+
+    settings.PROVIDER_HTTP = wire
+
     async def scenario():
-        sdk = openai.AsyncOpenAI(
-            api_key="test",
-            base_url=fake_server.base_url,
-            http_client=client(),
-            max_retries=0,
-        )
+        sdk = async_client().with_options(max_retries=0)
         created = await sdk.responses.create(
             model="gpt-5-mini", input="Hello.", background=True, metadata={"fake_duration": "0"}
         )
-        await asyncio.sleep(0.2)
-        done = await sdk.responses.retrieve(created.id)
+        done = created
+        for _ in range(200):  # the fake finishes a zero-second response at its next look
+            done = await sdk.responses.retrieve(created.id)
+            if done.status == "completed":
+                break
+            await asyncio.sleep(0.05)
         with pytest.raises(openai.NotFoundError):
             await sdk.responses.retrieve("resp_missing")
         await sdk.close()
