@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from .models import ApiToken, Membership, Workspace
+from .services import revoke_api_token
 
 
 class MembershipInline(admin.TabularInline):
@@ -40,7 +41,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["revoked_at"]
     search_fields = ["name", "user__username", "prefix"]
-    readonly_fields = ["user", "prefix", "token_hash", "created_at", "last_used_at"]
+    # Revoking goes through the service (the "Revoke" action), never an edited field.
+    readonly_fields = ["user", "prefix", "token_hash", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            revoke_api_token(token=token)
+        self.message_user(request, f"{queryset.count()} token(s) revoked; they no longer work.")
