@@ -161,9 +161,13 @@ def streamed_text(job):
 
 def assert_the_next_cluster_resumes_the_stream(job, start_cluster):
     """The text saved so far is kept, and a new cluster finishes the answer from the cursor:
-    nothing lost, nothing repeated, no second attempt."""
+    nothing lost, nothing repeated, and the attempt that was streaming is the one that
+    finishes (no new attempt). Attempts before it are not this test's business: a stream task
+    that waited in a loaded machine's queue past the lease (3 s here) is superseded by design."""
     before = streamed_text(job)
     assert before
+    streaming = job.attempts.get(provider_response_id__isnull=False, state="in_flight")
+    attempts_before = job.attempts.count()
     with start_cluster():
         wait_for(
             lambda: Job.objects.get(pk=job.pk).status == Status.NEEDS_REVIEW,
@@ -173,7 +177,8 @@ def assert_the_next_cluster_resumes_the_stream(job, start_cluster):
     job = Job.objects.get(pk=job.pk)
     assert streamed_text(job).startswith(before)
     assert streamed_text(job) == job.artifacts.get(kind="text").text
-    assert job.attempts.count() == 1
+    assert job.attempts.count() == attempts_before
+    assert job.attempts.get(pk=streaming.pk).state == "succeeded"
 
 
 def test_cancel_mid_run_reaches_the_provider_through_the_cluster(start_cluster, fake):
