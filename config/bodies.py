@@ -18,8 +18,7 @@ import json
 import math
 
 from django.conf import settings
-from django.http import HttpResponseBadRequest
-from django.utils.html import escape
+from django.shortcuts import render
 from rest_framework import exceptions, serializers
 from rest_framework.parsers import JSONParser
 
@@ -204,9 +203,11 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 class FormTextMiddleware:
     """Query strings and form posts carrying text that cannot be stored are refused with 400
-    (problem details naming each parameter under ``/api/`` and ``/webhooks/``, a short page
-    elsewhere). Form bodies decode with replacement characters, so only NUL can arrive this
-    way; JSON bodies are checked by ``parse_json``."""
+    (problem details naming each parameter under ``/api/`` and ``/webhooks/``; elsewhere a page
+    in the site's frame that sends the person back to their form, which the browser keeps).
+    Form bodies decode with replacement characters, so only NUL can arrive this way; JSON
+    bodies are checked by ``parse_json``. Installed after the authentication middleware, so the
+    page knows who is signed in."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -238,12 +239,8 @@ def _refuse_text(request, errors):
     detail = "Some text in the request cannot be stored; see `errors`."
     if is_machine_path(request.path):
         return problem_response(400, detail, slug="validation-error", errors=errors)
-    names = ", ".join(sorted(errors))
-    return HttpResponseBadRequest(
-        "<!doctype html><title>Bad request · Steward</title><h1>Text that cannot be saved</h1>"
-        f"<p>{escape(next(iter(errors.values()))[0])} (in: {escape(names)}). Go back, remove it "
-        "and send again.</p>"
-    )
+    context = {"problem": next(iter(errors.values()))[0], "fields": sorted(errors)}
+    return render(request, "unstorable_text.html", context, status=400)
 
 
 class QuerySerializer(serializers.Serializer):

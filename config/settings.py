@@ -47,8 +47,6 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Under /api/: unhandled errors and Django's own error pages become problem details.
     "config.api.ApiProblemMiddleware",
-    # Query strings and form posts with text that cannot be stored (NUL) are refused with 400.
-    "config.bodies.FormTextMiddleware",
     # No database connection free: 503 + Retry-After; a body too large: 413 (any path, any DEBUG).
     "config.failures.FailureMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -56,6 +54,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Query strings and form posts with text that cannot be stored (NUL) are refused with 400.
+    "config.bodies.FormTextMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
