@@ -47,7 +47,24 @@ def setup_django():
 
 def machine_notes():
     load = os.getloadavg()
-    return f"{os.cpu_count()} cores; load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
+    return (
+        f"{os.cpu_count()} cores; load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; "
+        f"calibration {calibration_ms():.1f} ms"
+    )
+
+
+def calibration_ms():
+    """Milliseconds this machine takes for a fixed pure-Python workload (the sum of the squares
+    of the first million integers; median of five): a figure recorded with every run, so runs
+    on other machines of the same kind can be compared with it."""
+    import time
+
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        times.append(time.perf_counter() - start)
+    return 1000 * sorted(times)[2]
 
 
 def append_results(script, title, text, argv=None):
