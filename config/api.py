@@ -1,16 +1,18 @@
 """Shared REST API plumbing: RFC 9457 problem details, throttles, pagination.
 
 (The schema helpers are in ``config/api_schema.py``: this module is imported while DRF itself
-loads, through the settings, so it must not import ``rest_framework.views``.)
+loads, through the settings, so it must not import ``rest_framework.views``. It imports no app
+either: each app's domain errors say how they are answered (``config.problems.DomainError``).)
 
 Every 4xx/5xx under ``/api/`` is ``application/problem+json``::
 
     {"type": "urn:steward:problem:validation-error", "title": "Invalid request",
      "status": 400, "detail": "…", "errors": {"input.title": ["This field is required."]}}
 
-DRF exceptions and domain errors are mapped by ``problem_exception_handler``; anything that
-escapes a view (an unhandled exception, a URL that matches nothing, Django's own 405) is turned
-into a problem by ``ApiProblemMiddleware``, so a client never has to parse an HTML error page.
+DRF exceptions and every app's domain errors are mapped by ``problem_exception_handler``;
+anything that escapes a view (an unhandled exception, a URL that matches nothing, Django's own
+405) is turned into a problem by ``ApiProblemMiddleware``, so a client never has to parse an
+HTML error page.
 """
 
 import logging
@@ -25,18 +27,13 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from accounts.models import ApiToken
-from jobs.errors import (
-    InvalidJobInput,
-    JobError,
-    LaneNotAllowed,
-    NotAMember,
-    TransitionNotAllowed,
-    UnknownJobType,
+from .problems import (
+    HTTP_PROBLEMS,
+    PROBLEM_CONTENT_TYPE,
+    DomainError,
+    problem,
+    problem_response,
 )
-from jobs.services import IdempotencyKeyReused
-
-from .problems import HTTP_PROBLEMS, PROBLEM_CONTENT_TYPE, problem, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -61,54 +58,6 @@ def flatten_errors(detail, prefix=""):
     return {prefix or "non_field_errors": [str(detail)]}
 
 
-def _domain_problem(exc):
-    """A domain error → (status, body). Views never catch these; this is the one mapping."""
-    if isinstance(exc, InvalidJobInput):
-        errors = {
-            (name if name.startswith(("input", "idempotency_key")) else f"input.{name}"): msgs
-            for name, msgs in exc.errors.items()
-        }
-        return 400, problem(
-            400, exc.message, slug="validation-error", title="Invalid request", errors=errors
-        )
-    if isinstance(exc, UnknownJobType):
-        return 400, problem(
-            400,
-            exc.message,
-            slug="validation-error",
-            title="Invalid request",
-            errors={"job_type": [exc.message]},
-        )
-    if isinstance(exc, IdempotencyKeyReused):
-        return 422, problem(
-            422, exc.message, slug="idempotency-key-reused", title="Idempotency key reused"
-        )
-    if isinstance(exc, TransitionNotAllowed):  # includes ConcurrentUpdate
-        return 409, problem(
-            409, exc.message, slug="transition-not-allowed", title="Action not allowed now"
-        )
-    if isinstance(exc, LaneNotAllowed):
-        return 422, problem(422, exc.message, slug="lane-not-allowed", title="Lane not allowed")
-    if isinstance(exc, NotAMember):
-        return 404, problem(404, exc.message)
-    # review.errors: each ReviewError names its own status (404 not a reviewer, 403 four-eyes
-    # or approver role, 400 missing note, 409 claim held or not reviewable).
-    status = getattr(exc, "status", 409)
-    slug = type(exc).__name__
-    slug = "".join(f"-{c.lower()}" if c.isupper() else c for c in slug).lstrip("-")
-    return status, problem(status, exc.message, slug=slug)
-
-
-def _is_domain_error(exc):
-    if isinstance(exc, JobError):
-        return True
-    try:
-        from review.errors import ReviewError
-    except ImportError:
-        return False
-    return isinstance(exc, ReviewError)
-
-
 def _set_rollback():
     for db in connections.all(initialized_only=True):
         if db.settings_dict["ATOMIC_REQUESTS"] and db.in_atomic_block:
@@ -121,10 +70,9 @@ def problem_exception_handler(exc, context):
         exc = exceptions.NotFound(*(exc.args or ("Not found.",)))
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
-    if _is_domain_error(exc):
-        status, body = _domain_problem(exc)
+    if isinstance(exc, DomainError):  # every app's: each class names its status and type
         _set_rollback()
-        return Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+        return Response(exc.as_problem(), status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
     if not isinstance(exc, exceptions.APIException):
         return None  # ApiProblemMiddleware answers the 500
     headers = {}
@@ -225,7 +173,7 @@ class TokenThrottle(_LiveRateThrottle):
     scope = "token"
 
     def get_cache_key(self, request, view):
-        if not isinstance(request.auth, ApiToken):
+        if getattr(request.auth, "pk", None) is None:  # a session, not an API token
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
 

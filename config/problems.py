@@ -52,3 +52,38 @@ def problem_response(status, detail, **kwargs):
 
 def is_machine_path(path):
     return path.startswith(MACHINE_PREFIXES)
+
+
+class DomainError(Exception):
+    """Base of every app's domain errors (``jobs.errors``, ``review.errors``). ``message`` is
+    written for the person who tried the action; the class says how the API answers it, so the
+    API plumbing maps every app's errors without importing any app:
+
+    - ``status``: the HTTP status (409 unless the class says otherwise);
+    - ``problem_slug`` / ``problem_title``: the problem type and title (by default the class
+      name in kebab case, and the status's title);
+    - ``problem_errors()``: field → messages, for errors about particular fields.
+    """
+
+    status = 409
+    problem_slug = None
+    problem_title = None
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+    def problem_errors(self):
+        return None
+
+    def as_problem(self):
+        slug = self.problem_slug or "".join(
+            f"-{c.lower()}" if c.isupper() else c for c in type(self).__name__
+        ).lstrip("-")
+        return problem(
+            self.status,
+            self.message,
+            slug=slug,
+            title=self.problem_title,
+            errors=self.problem_errors(),
+        )

@@ -1,13 +1,11 @@
 """Domain errors of the review app. ``message`` is written for the reviewer who tried; views map
 ``status`` to the response code (never a 500)."""
 
+from config.problems import DomainError
 
-class ReviewError(Exception):
+
+class ReviewError(DomainError):
     status = 409
-
-    def __init__(self, message):
-        super().__init__(message)
-        self.message = message
 
 
 class NotAReviewer(ReviewError):

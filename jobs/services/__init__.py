@@ -10,6 +10,7 @@ archive, fail), ``attempts`` (the provider lane's writes for one attempt) and ``
 (the pump's writes for many attempts at once).
 """
 
+from ..errors import IdempotencyKeyReused
 from .attempts import (
     add_artifact,
     begin_attempt,
@@ -21,7 +22,6 @@ from .attempts import (
 )
 from .base import (
     VERBS,
-    IdempotencyKeyReused,
     record_event,
     record_events,
     refusal,

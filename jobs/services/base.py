@@ -12,7 +12,6 @@ from django_fsm import ConcurrentTransition, can_proceed
 from .. import hooks
 from ..errors import (
     ConcurrentUpdate,
-    JobError,
     TransitionNotAllowed,
 )
 from ..models import (
@@ -34,10 +33,6 @@ VERBS = {
     "retry": "retried",
     "send_back": "sent back for another attempt",
 }
-
-
-class IdempotencyKeyReused(JobError):
-    """The same idempotency key arrived with a different request."""
 
 
 # --- plumbing ------------------------------------------------------------------------------

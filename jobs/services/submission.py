@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.selectors import role_in
 
 from ..errors import (
+    IdempotencyKeyReused,
     InvalidJobInput,
     LaneNotAllowed,
     NotAMember,
@@ -19,7 +20,7 @@ from ..models import (
     Job,
     Priority,
 )
-from .base import IdempotencyKeyReused, _dispatch_on_commit, record_event
+from .base import _dispatch_on_commit, record_event
 
 # --- submission ----------------------------------------------------------------------------
 
