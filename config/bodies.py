@@ -182,7 +182,7 @@ async def _refuse_too_large(scope, send):
         body = json.dumps(problem(413, too_large_detail())).encode()
         content_type = PROBLEM_CONTENT_TYPE.encode()
     else:
-        body = f"413 Request body too large. {too_large_detail()}".encode()
+        body = f"{too_large_detail()} Send less and try again.".encode()
         content_type = b"text/plain; charset=utf-8"
     await send(
         {

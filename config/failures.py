@@ -5,8 +5,8 @@ exceptions escaping views (whatever ``DEBUG`` says) and by Django's error handle
 (``handler400``/``handler500`` in ``config.urls``, which see failures in middleware too):
 
 - no database connection to be had (the web process's pool stayed empty for its whole wait, or
-  PostgreSQL refused a connection): 503 with ``Retry-After``, because the same request will
-  succeed once the burst has passed;
+  PostgreSQL refused or failed a new connection): 503 with ``Retry-After``, because nothing was
+  changed and the same request will succeed once the burst has passed;
 - a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``: 413;
 - anything else Django calls suspicious (too many form fields, a bad Host): 400.
 
@@ -18,7 +18,6 @@ import logging
 import sys
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.utils.html import escape
 from django.views import defaults
@@ -41,14 +40,23 @@ UNAVAILABLE_DETAIL = (
 )
 
 
+# PostgreSQL's refusals at connect time: too many connections, and starting up or shutting down.
+REFUSED_AT_CONNECT = {"53300", "57P03"}
+
+
 def is_database_unavailable(exc):
-    """Whether ``exc`` (or what caused it) means no database connection could be had."""
+    """Whether ``exc`` (or what caused it) means no database connection could be had: the
+    pool stayed empty for its whole wait, or PostgreSQL refused or failed a new connection.
+    All happen before the request's first statement, so nothing was changed. Any other
+    database error is a bug, answered 500 with its traceback logged."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if PoolTimeout is not None and isinstance(exc, PoolTimeout):
             return True
-        if isinstance(exc, OperationalError | InterfaceError):
+        if getattr(exc, "sqlstate", None) in REFUSED_AT_CONNECT:
+            return True
+        if type(exc).__module__.startswith("psycopg") and str(exc).startswith("connection failed"):
             return True
         exc = exc.__cause__ or exc.__context__
     return False

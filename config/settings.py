@@ -255,8 +255,9 @@ OPENAI_BASE_URL = env(
 )
 # The demo's signing secret is the default only in DEBUG (make run); elsewhere the system check
 # steward.E001 (jobs/checks.py) refuses to run with webhooks on and no secret of your own.
+DEMO_OPENAI_WEBHOOK_SECRET = "whsec_c3Rld2FyZC1kZW1vLXdlYmhvb2stc2VjcmV0"  # published: demo only
 OPENAI_WEBHOOK_SECRET = env(
-    "OPENAI_WEBHOOK_SECRET", default="whsec_c3Rld2FyZC1kZW1vLXdlYmhvb2stc2VjcmV0" if DEBUG else ""
+    "OPENAI_WEBHOOK_SECRET", default=DEMO_OPENAI_WEBHOOK_SECRET if DEBUG else ""
 )
 
 # Prices in US dollars per one million tokens: (input, cached input, output). The version is

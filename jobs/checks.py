@@ -3,9 +3,6 @@
 from django.conf import settings
 from django.core import checks
 
-# Published in this repository for the demo and the tests: anyone can sign with it.
-DEMO_WEBHOOK_SECRET = "whsec_c3Rld2FyZC1kZW1vLXdlYmhvb2stc2VjcmV0"
-
 
 def webhook_secret_problem():
     """Why provider webhooks cannot be trusted with these settings, or ``None``. Only a server
@@ -15,7 +12,7 @@ def webhook_secret_problem():
     secret = settings.OPENAI_WEBHOOK_SECRET
     if not secret:
         return "OPENAI_WEBHOOKS_ENABLED is on but OPENAI_WEBHOOK_SECRET is not set."
-    if secret == DEMO_WEBHOOK_SECRET:
+    if secret == settings.DEMO_OPENAI_WEBHOOK_SECRET:  # published with Steward
         return (
             "OPENAI_WEBHOOK_SECRET is the demo secret published with Steward: anyone could "
             "forge provider webhooks."

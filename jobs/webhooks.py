@@ -5,9 +5,11 @@ that is not in DEBUG then needs a signing secret of its own (``jobs.checks``). A
 answered 400 (problem details, and a log line) when its signature does not verify,
 and also when it is signed but malformed: not a JSON object, ids or types that are empty, too
 long for their columns or not storable text (``provider.unwrap_webhook``). Only a checked
-delivery reaches the database. A burst of deliveries (a provider catching up after an outage)
-shares the web process's bounded connection pool like every other request (settings,
-``DATABASE_POOL_SIZE``): each waits its turn for a connection, or gets 503 and is redelivered.
+delivery reaches the database, and only one about a response Steward made or may have made
+(``execution.receive_webhook``; the others are acknowledged and ignored). A burst of
+deliveries (a provider catching up after an outage) shares the web process's bounded
+connection pool like every other request (settings, ``DATABASE_POOL_SIZE``): each waits its
+turn for a connection, or gets 503 and is redelivered.
 """
 
 import logging

@@ -1,9 +1,7 @@
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 
-from . import webhooks
+from . import services
 from .models import Notification, NotificationPreference, WebhookDelivery, WebhookEndpoint
 
 
@@ -20,23 +18,22 @@ class NotificationPreferenceAdmin(admin.ModelAdmin):
 
 
 class WebhookEndpointForm(forms.ModelForm):
-    """The same address rules as ``services.register_endpoint``: a full http(s) URL, and no
-    loopback, private or link-local target unless WEBHOOK_ALLOW_PRIVATE_TARGETS is on."""
+    """The rules the webhooks page applies (``services.endpoint_problem``): a full http(s)
+    address, no loopback, private or link-local target unless WEBHOOK_ALLOW_PRIVATE_TARGETS is
+    on, and known topics only."""
 
     class Meta:
         model = WebhookEndpoint
         fields = ["workspace", "url", "description", "topics", "is_active", "created_by"]
 
-    def clean_url(self):
-        url = self.cleaned_data["url"]
-        try:
-            URLValidator(schemes=["http", "https"])(url)
-        except ValidationError:
-            raise ValidationError("Enter a full http:// or https:// address.") from None
-        refused = webhooks.refusal(url, resolve=False)
-        if refused:
-            raise ValidationError(refused)
-        return url
+    def clean(self):
+        cleaned = super().clean()
+        url, topics = cleaned.get("url"), cleaned.get("topics") or []
+        if url is not None:
+            problem = services.endpoint_problem(url=url, topics=topics)
+            if problem:
+                self.add_error("topics" if problem.startswith("Unknown events") else "url", problem)
+        return cleaned
 
 
 @admin.register(WebhookEndpoint)

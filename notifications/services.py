@@ -201,19 +201,28 @@ def _require_admin(actor, workspace):
         raise NotAWorkspaceAdmin("Only an admin of this workspace can manage its webhooks.")
 
 
-def register_endpoint(*, workspace, actor, url, description="", topics=()):
-    """Add an endpoint with a new signing secret (show ``endpoint.secret`` to the admin once)."""
-    _require_admin(actor, workspace)
+def endpoint_problem(*, url, topics=()):
+    """Why an endpoint with this address and these topics cannot be saved, or ``""``. The one
+    rule for the webhooks page and Django admin."""
     try:
         URLValidator(schemes=["http", "https"])(url)
     except ValidationError:
-        raise InvalidEndpoint("Enter a full http:// or https:// address.") from None
+        return "Enter a full http:// or https:// address."
     refused = webhooks.refusal(url, resolve=False)
     if refused:
-        raise InvalidEndpoint(refused)
+        return refused
     unknown = set(topics) - set(Topic.values)
     if unknown:
-        raise InvalidEndpoint(f"Unknown events: {', '.join(sorted(unknown))}.")
+        return f"Unknown events: {', '.join(sorted(unknown))}."
+    return ""
+
+
+def register_endpoint(*, workspace, actor, url, description="", topics=()):
+    """Add an endpoint with a new signing secret (show ``endpoint.secret`` to the admin once)."""
+    _require_admin(actor, workspace)
+    problem = endpoint_problem(url=url, topics=topics)
+    if problem:
+        raise InvalidEndpoint(problem)
     return WebhookEndpoint.objects.create(
         workspace=workspace,
         url=url,

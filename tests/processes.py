@@ -216,4 +216,8 @@ def web_server(role, **env):
         yield port
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a request still in flight holds it up
+            server.kill()
+            server.wait(timeout=10)

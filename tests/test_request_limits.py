@@ -9,11 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-from django.db import connection
-from django.test import Client
+from django.db import OperationalError, connection
+from django.test import Client, RequestFactory
+from psycopg_pool import PoolTimeout
 
 from accounts.services import create_api_token
 from config.asgi import application
+from config.failures import failure_response
 from jobs.models import Artifact
 from tests.factories import JobFactory, member_of
 from tests.processes import wait_for, web_server
@@ -80,7 +82,7 @@ def test_a_page_gets_a_plain_413(settings):
     )
     assert status == 413
     assert headers[b"content-type"].startswith(b"text/plain")
-    assert b"too large" in body
+    assert b"larger than" in body
 
 
 # --- text in forms and query strings --------------------------------------------------------
@@ -126,10 +128,11 @@ def get(port, path, **headers):
         client.close()
 
 
-def post(port, path, **headers):
+def post(port, path, body=b"", **headers):
+    headers.setdefault("Content-Type", "application/json")
     client = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
-        client.request("POST", path, body=b"", headers=headers)
+        client.request("POST", path, body=body, headers=headers)
         response = client.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:
@@ -156,8 +159,10 @@ def test_with_no_connection_free_requests_get_503_with_retry_after(workspace):
         dbname=db["NAME"],
         autocommit=False,
     )
-    server_env = {"DATABASE_POOL_SIZE": 1, "DATABASE_POOL_TIMEOUT": 0.2}
+    server_env = {"DATABASE_POOL_SIZE": 1, "DATABASE_POOL_TIMEOUT": 1}
     with web_server(db["USER"], **server_env) as port, ThreadPoolExecutor(1) as holder:
+        # the pool's one connection opened, so the cancel below does not wait for it
+        assert get(port, "/api/v1/jobs", Authorization=f"Bearer {token}")[0] == 200
         # The job's row is locked, so a cancel holds the server's only connection while it
         # waits for the row.
         try:
@@ -193,3 +198,64 @@ def test_with_no_connection_free_requests_get_503_with_retry_after(workspace):
     assert int(headers["retry-after"]) > 0
     assert b"busy" in body
     assert cancel_status == 200
+
+
+@pytest.mark.pg
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_job_waiting_for_the_provider_leaves_the_pool_to_other_requests(fake, workspace):
+    """A sync-lane job runs inside its request for up to SYNC_LANE_TIMEOUT; while it waits for
+    the provider it holds no database connection, so other requests of the same web process
+    are served even by a one-connection pool."""
+    from jobs.models import Attempt
+
+    _, token = create_api_token(user=member_of(workspace), name="sync")
+    auth = f"Bearer {token}"
+    env = {
+        "DATABASE_POOL_SIZE": 1,
+        "DATABASE_POOL_TIMEOUT": 1,
+        "OPENAI_BASE_URL": fake.base_url,
+        "SYNC_LANE_TIMEOUT": 60,
+    }
+    body = {"job_type": "tag_ticket", "input": {"subject": "Login", "body": "[fake:duration=8]"}}
+    with web_server(connection.settings_dict["USER"], **env) as port, ThreadPoolExecutor(1) as bg:
+        sync = bg.submit(post_json, port, "/api/v1/jobs", body, Authorization=auth)
+        wait_for(
+            lambda: Attempt.objects.filter(job__job_type="tag_ticket").exists(),
+            timeout=30,
+            message="the sync job to call the provider",
+        )
+        other = get(port, "/api/v1/jobs", Authorization=auth)
+        still_waiting = not sync.done()
+        status = sync.result(timeout=60)[0]
+    assert still_waiting, "the provider answered before the other request: nothing was shown"
+    assert other[0] == 200
+    assert status == 201
+
+
+def post_json(port, path, body, **headers):
+    return post(port, path, body=json.dumps(body).encode(), **headers)
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (OperationalError("database is locked"), False),
+        (OperationalError("deadlock detected"), False),
+        (OperationalError("couldn't get a connection after 10.00 sec"), None),  # PoolTimeout
+        (OperationalError("connection failed: FATAL: too many connections"), None),
+    ],
+)
+def test_only_a_connection_that_could_not_be_had_is_503(error, unavailable):
+    """503 says "nothing was changed, try again": true only when no connection was had. Any
+    other database error (a deadlock after a commit, say) is a bug: a 500 with its traceback."""
+    if unavailable is None:  # raised the way Django raises them: over the driver's error
+        cause = (
+            PoolTimeout(str(error))
+            if "couldn't" in str(error)
+            else psycopg.OperationalError(str(error))
+        )
+        error.__cause__ = cause
+        unavailable = True
+    request = RequestFactory().get("/api/v1/jobs")
+    response = failure_response(request, error)
+    assert (response is not None and response.status_code == 503) == unavailable

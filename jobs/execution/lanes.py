@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -196,6 +196,10 @@ def run_sync(job):
     spec = get_job_type(job.job_type)
     instructions = spec.render_instructions(job.input, services.reviewer_notes_for(job))
     attempt = services.begin_attempt(job=job, instructions=instructions, actor="system:sync")
+    # The provider may take SYNC_LANE_TIMEOUT: hand the request's database connection back to
+    # the web process's pool meanwhile, so a slow provider cannot empty it for other requests.
+    if not connection.in_atomic_block:
+        close_old_connections()
     try:
         snapshot = provider.run_foreground(
             job_id=job.pk,
@@ -244,10 +248,12 @@ def receive_webhook(body, headers):
     """Verify and record a provider webhook, then make its job due now.
 
     Returns ``"due"``, ``"duplicate"``, ``"adopting"`` (a response whose create was never
-    recorded: a worker died after it) or ``"ignored"`` (an event not about a response);
-    raises ``provider.InvalidWebhook`` for a delivery that does not verify or is malformed, and
-    ``UnknownResponse`` for a response no attempt of Steward's can have made. Those two cost one
-    indexed read at most: nothing is stored and no task is queued.
+    recorded: a worker died after it) or ``"ignored"``: an event not about a response, or about
+    a response no attempt of Steward's made or may have made (another service's, in a shared
+    OpenAI project). An ignored event is acknowledged (a 4xx would only make the provider
+    deliver it again for days) and costs at most two indexed reads: nothing is stored and no
+    task is queued. Raises ``provider.InvalidWebhook`` for a delivery that does not verify or
+    is malformed.
     """
     event_id, event_type, response_id = provider.unwrap_webhook(body, headers)
     if not response_id:
@@ -255,7 +261,7 @@ def receive_webhook(body, headers):
     with transaction.atomic():
         attempt = Attempt.objects.filter(provider_response_id=response_id).first()
         if attempt is None and not _has_unrecorded_creates():
-            raise UnknownResponse(f"no attempt made the response {response_id!r}")
+            return "ignored"
         _, created = WebhookReceipt.objects.get_or_create(
             event_id=event_id, defaults={"event_type": event_type, "response_id": response_id}
         )
@@ -266,10 +272,6 @@ def receive_webhook(body, headers):
             return "adopting"
         Job.objects.filter(pk=attempt.job_id, status__in=ACTIVE).update(next_poll_at=timezone.now())
     return "due"
-
-
-class UnknownResponse(provider.InvalidWebhook):
-    """A verified webhook about a response that no attempt made or may have made."""
 
 
 def _has_unrecorded_creates():

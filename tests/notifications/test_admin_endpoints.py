@@ -31,6 +31,16 @@ def test_admin_refuses_an_endpoint_the_pages_would_refuse(superuser, workspace, 
     assert not WebhookEndpoint.objects.exists()
 
 
+def test_admin_refuses_unknown_topics(superuser, workspace):
+    response = superuser.post(
+        "/admin/notifications/webhookendpoint/add/",
+        {"workspace": workspace.pk, "url": "https://hooks.example.com/x", "topics": '["nope"]'},
+    )
+    assert response.status_code == 200
+    assert b"Unknown events: nope." in response.content
+    assert not WebhookEndpoint.objects.exists()
+
+
 def test_admin_adds_an_endpoint_on_a_public_address(superuser, workspace):
     response = superuser.post(
         "/admin/notifications/webhookendpoint/add/",
