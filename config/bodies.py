@@ -19,6 +19,7 @@ import math
 
 from django.conf import settings
 from django.shortcuts import render
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.parsers import JSONParser
 
@@ -243,10 +244,10 @@ def _refuse_text(request, errors):
     return render(request, "unstorable_text.html", context, status=400)
 
 
+# Query parameters, read strictly: a parameter sent empty (``?status=``) is an error, not the
+# same as leaving it out (DRF reads query strings as HTML forms, where it is). A comment, not a
+# docstring: the API schema would show a docstring on every subclass.
 class QuerySerializer(serializers.Serializer):
-    """Query parameters, read strictly: a parameter sent empty (``?status=``) is an error, not
-    the same as leaving it out (DRF reads query strings as HTML forms, where it is)."""
-
     def to_internal_value(self, data):
         empty = [name for name in self.fields if name in data and data.get(name) == ""]
         if empty:
@@ -256,11 +257,11 @@ class QuerySerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+# A JSON request body, read strictly: a field the endpoint does not know is an error (a
+# misspelt "reasn" must not be dropped in silence). The published schema says the same
+# (additionalProperties: false, config.api_schema). A comment, not a docstring: the API schema
+# would show a docstring on every subclass.
 class BodySerializer(serializers.Serializer):
-    """A JSON request body, read strictly: a field the endpoint does not know is an error (a
-    misspelt ``"reasn"`` must not be dropped in silence). The published schema says the same
-    (``additionalProperties: false``, ``config.api_schema``)."""
-
     def to_internal_value(self, data):
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
@@ -269,3 +270,17 @@ class BodySerializer(serializers.Serializer):
                     {name: ["This field is not part of the request."] for name in unknown}
                 )
         return super().to_internal_value(data)
+
+
+# What Python's str.strip() (and so DRF's CharField) removes: a text of only these is blank.
+SPACE_CHARACTERS = (
+    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680"
+    "\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+WORDS_PATTERN = f"^[^\\u0000]*[^\\u0000{SPACE_CHARACTERS}][^\\u0000]*$"
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "pattern": WORDS_PATTERN})
+class WordsField(serializers.CharField):
+    """Text that must say something: DRF trims it and refuses it blank, so the schema says it
+    needs a character other than white space (and no NUL), and fuzzers and clients agree."""

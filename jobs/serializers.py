@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.selectors import workspaces_for
-from config.bodies import BodySerializer, QuerySerializer
+from config.bodies import BodySerializer, QuerySerializer, WordsField
 
 from .errors import UnknownJobType
 from .event_stream import event_payload
@@ -41,7 +41,7 @@ class PriorityField(serializers.ChoiceField):
 
 
 class JobSubmitSerializer(BodySerializer):
-    job_type = serializers.CharField(max_length=64, help_text="A name from GET /api/v1/job-types.")
+    job_type = WordsField(max_length=64, help_text="A name from GET /api/v1/job-types.")
     input = serializers.DictField(
         child=serializers.JSONField(),
         help_text="The job type's input fields (see its `input_schema`).",
@@ -92,7 +92,7 @@ class JobListFilterSerializer(QuerySerializer):
     """Query parameters of GET /api/v1/jobs."""
 
     status = serializers.ChoiceField(choices=Status.choices, required=False)
-    job_type = serializers.CharField(required=False, max_length=64)
+    job_type = WordsField(required=False, max_length=64)
     archived = serializers.BooleanField(
         default=False, help_text="true: only archived jobs; false (default): only the others."
     )

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.bodies import BodySerializer, QuerySerializer
+from config.bodies import BodySerializer, QuerySerializer, WordsField
 from jobs.job_types import AuthorityClass
 from jobs.selectors import latest_text
 from jobs.serializers import OutputSerializer, PriorityField
@@ -13,7 +13,7 @@ QUEUE_ORDERS = ("age", "priority")
 
 
 class ReviewQueueQuerySerializer(QuerySerializer):
-    job_type = serializers.CharField(required=False, max_length=64)
+    job_type = WordsField(required=False, max_length=64)
     authority_class = serializers.ChoiceField(choices=AuthorityClass.choices, required=False)
     claim_state = serializers.ChoiceField(
         choices=CLAIM_STATES,
@@ -37,17 +37,15 @@ class ApproveSerializer(BodySerializer):
 
 
 class RejectSerializer(BodySerializer):
-    reason = serializers.CharField(max_length=2000, help_text="Shown to the submitter.")
+    reason = WordsField(max_length=2000, help_text="Shown to the submitter.")
 
 
 class SendBackSerializer(BodySerializer):
-    notes = serializers.CharField(
-        max_length=2000, help_text="Added to the next attempt's instructions."
-    )
+    notes = WordsField(max_length=2000, help_text="Added to the next attempt's instructions.")
 
 
 class EscalateSerializer(BodySerializer):
-    note = serializers.CharField(max_length=2000, help_text="What the admin should look at.")
+    note = WordsField(max_length=2000, help_text="What the admin should look at.")
 
 
 class ClaimSerializer(serializers.Serializer):

@@ -18,6 +18,9 @@ ROOT=$(pwd)
 PY="${PY:-$ROOT/.venv/bin/python}"
 ST="$(dirname "$PY")/schemathesis"
 MAX_TIME="${SCHEMATHESIS_MAX_TIME:-90}"
+# A fixed seed: CI explores the same cases run after run, so a red run is the code's doing,
+# not the draw's. Pass --seed (or SCHEMATHESIS_SEED) to explore others.
+SEED="${SCHEMATHESIS_SEED:-295092923580106001384590663270401801479}"
 
 export STEWARD_DATA_DIR="${STEWARD_DATA_DIR:-$ROOT/var/schemathesis}"
 export DEBUG=false
@@ -55,6 +58,7 @@ status=0
   --mode all \
   --phases examples,coverage,fuzzing,stateful \
   --max-time "$MAX_TIME" \
+  --seed "$SEED" \
   --request-timeout 10 \
   --workers 1 \
   --generation-database none \
