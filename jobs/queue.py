@@ -15,7 +15,7 @@ from functools import cache
 
 
 @cache
-def _broker():
+def shared_broker():
     from django_q.brokers import get_broker
 
     return get_broker()
@@ -29,6 +29,6 @@ def enqueue(func_path, *args, group=None):
         func_path,
         *args,
         group=group or func_path.rsplit(".", 1)[-1],
-        broker=_broker(),
+        broker=shared_broker(),
         save=False,
     )

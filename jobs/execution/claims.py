@@ -23,7 +23,7 @@ def worker_name(prefix="w"):
     return f"{prefix}:{socket.gethostname()}:{os.getpid()}:{random.randrange(16**6):06x}"
 
 
-def _lease():
+def lease_length():
     return timedelta(seconds=settings.POLL_LEASE_SECONDS)
 
 
@@ -38,7 +38,7 @@ def claim_due(owner, *, limit=None, now=None, job_ids=None, without_input=False)
     ``without_input`` leaves each job's input (a whole document, perhaps) unread: a pump turn
     mostly polls, and reads it only for the jobs it starts (``polling.process_claimed``)."""
     now = now or timezone.now()
-    until = now + _lease()
+    until = now + lease_length()
     limit = limit or settings.POLL_BATCH
     with transaction.atomic():
         candidates = Job.objects.filter(_due(now))
@@ -56,7 +56,7 @@ def claim_due(owner, *, limit=None, now=None, job_ids=None, without_input=False)
     return list(claimed.defer("input") if without_input else claimed)
 
 
-def _release(job, *, next_poll_at=None, wait_reason=None):
+def release_job(job, *, next_poll_at=None, wait_reason=None):
     changes = {"lease_owner": "", "lease_expires_at": None}
     if next_poll_at is not None:
         changes["next_poll_at"] = next_poll_at
@@ -65,7 +65,7 @@ def _release(job, *, next_poll_at=None, wait_reason=None):
     Job.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(**changes)
 
 
-def _release_many(jobs, owner, *, in_seconds):
+def release_many(jobs, owner, *, in_seconds):
     """Drop ``owner``'s lease on ``jobs`` and make them due ``in_seconds`` from now, in one
     statement (a job another worker leased since is left alone)."""
     if jobs:

@@ -16,13 +16,13 @@ from ..models import (
 )
 from ..provider import ProviderError, outcome_from_error
 from ..queue import enqueue
-from .claims import _release
+from .claims import release_job
 from .pacing import first_look, next_look
 
 log = logging.getLogger(__name__)
 
 
-def _dispatch_claimed(jobs):
+def dispatch_claimed(jobs):
     """Open attempts for claimed queued jobs and send their provider creates concurrently.
 
     Each job is checked on its own first (deadline, a paused workspace, the circuit breaker);
@@ -119,7 +119,7 @@ def _instructions(job, *, now, paused, closed, notes):
         return None
     if job.lane != "sync" and job.workspace_id in paused:
         # an operator paused (or is draining) this workspace on the ops page
-        _release(
+        release_job(
             job,
             next_poll_at=now + timedelta(seconds=settings.DISPATCH_PAUSE_RECHECK_SECONDS),
             wait_reason=(
@@ -130,7 +130,7 @@ def _instructions(job, *, now, paused, closed, notes):
         return None
     if job.lane != "sync" and not closed and not circuit.allows_dispatch(now):
         reopen = circuit.reopens_at() or now
-        _release(
+        release_job(
             job,
             next_poll_at=max(reopen, now + timedelta(seconds=2)),
             wait_reason=(
@@ -156,4 +156,4 @@ def _after_refusal(job):
             retryable=False,
             reason="Steward lost track of its last attempt and none are left.",
         )
-    _release(job)  # only if the lease is still ours: the live attempt's runner needs it
+    release_job(job)  # only if the lease is still ours: the live attempt's runner needs it

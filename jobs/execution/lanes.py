@@ -21,7 +21,7 @@ from ..models import (
 )
 from ..provider import ProviderError, outcome_from_error
 from ..queue import enqueue
-from .claims import _lease, _release, claim_due, worker_name
+from .claims import claim_due, lease_length, release_job, worker_name
 
 log = logging.getLogger(__name__)
 # How far back an unrecorded create may still be answered by a webhook (background responses
@@ -52,7 +52,7 @@ def stream_job(job_id, attempt_id, handed_over_by="", stop=None):
     taken = (
         Job.objects.filter(pk=job_id, status__in=ACTIVE)
         .filter(Q(lease_owner=handed_over_by) | Q(lease_expires_at__lt=now) | Q(lease_owner=""))
-        .update(lease_owner=owner, lease_expires_at=now + _lease())
+        .update(lease_owner=owner, lease_expires_at=now + lease_length())
     )
     if not taken:
         return "not-claimed"
@@ -93,7 +93,7 @@ def stream_job(job_id, attempt_id, handed_over_by="", stop=None):
     )
     if _finish_from_retrieve(job, attempt):
         return "finished-from-retrieve"
-    _release(Job.objects.get(pk=job_id), next_poll_at=timezone.now() + timedelta(seconds=2))
+    release_job(Job.objects.get(pk=job_id), next_poll_at=timezone.now() + timedelta(seconds=2))
     return "handed-back"
 
 
@@ -137,7 +137,7 @@ def _consume_stream(job, attempt, owner, stop=None):
                 attempt=attempt,
                 response_id=chunk.response_id,
                 provider_status="queued",
-                next_poll_at=timezone.now() + _lease(),
+                next_poll_at=timezone.now() + lease_length(),
             )
             circuit.record(ok=1)
         elif (
@@ -149,7 +149,7 @@ def _consume_stream(job, attempt, owner, stop=None):
         last_seq = chunk.sequence
         if chunk.kind == "finished":
             services.save_stream_progress(
-                job=job, text="".join(buffer), cursor=last_seq, owner=owner, lease=_lease()
+                job=job, text="".join(buffer), cursor=last_seq, owner=owner, lease=lease_length()
             )
             services.finish_attempt(
                 job=job, attempt=attempt, outcome=chunk.outcome, actor="system:stream"
@@ -162,12 +162,12 @@ def _consume_stream(job, attempt, owner, stop=None):
             or sum(map(len, buffer)) >= STREAM_FLUSH_CHARS
         ):
             if not services.save_stream_progress(
-                job=job, text="".join(buffer), cursor=last_seq, owner=owner, lease=_lease()
+                job=job, text="".join(buffer), cursor=last_seq, owner=owner, lease=lease_length()
             ):
                 return "stopped"  # canceled, expired or taken over meanwhile
             buffer, last_flush = [], time.monotonic()
         if stopping:  # the job's lease is still ``owner``'s: the save above checked it
-            _release(job, next_poll_at=timezone.now())
+            release_job(job, next_poll_at=timezone.now())
             return "handed-back"
     raise ProviderError(
         kind="provider",
@@ -214,7 +214,7 @@ def run_sync(job):
         services.finish_attempt(
             job=job, attempt=attempt, outcome=outcome_from_error(error), actor="system:sync"
         )
-        _release(job)
+        release_job(job)
         return Job.objects.get(pk=job.pk)
     services.record_dispatch(
         attempt=attempt, response_id=snapshot.response_id, provider_status=snapshot.provider_status

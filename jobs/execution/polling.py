@@ -19,8 +19,8 @@ from ..models import (
 )
 from ..provider import ProviderError
 from ..queue import enqueue
-from .claims import _lease, _release, _release_many
-from .dispatch import _dispatch_claimed
+from .claims import lease_length, release_job, release_many
+from .dispatch import dispatch_claimed
 from .pacing import first_look, next_look, poll_interval
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def process_claimed(jobs, owner):
         .defer("instructions", "output")  # the prompt and output are not needed to poll
         .order_by("number")
     }
-    to_poll, to_start, stale_before = [], [], timezone.now() - _lease()
+    to_poll, to_start, stale_before = [], [], timezone.now() - lease_length()
     for job in jobs:
         attempt = attempts.get(job.pk)
         if attempt is None:
@@ -49,7 +49,7 @@ def process_claimed(jobs, owner):
         elif attempt.state == Attempt.State.DISPATCHING and attempt.started_at < stale_before:
             _recover_lost_attempt(job, attempt)
         elif attempt.state == Attempt.State.DISPATCHING:
-            _release(job, next_poll_at=timezone.now() + timedelta(seconds=2))
+            release_job(job, next_poll_at=timezone.now() + timedelta(seconds=2))
         elif job.lane == "stream":
             enqueue("jobs.tasks.stream_job", str(job.pk), attempt.pk, owner)
         else:
@@ -61,10 +61,10 @@ def process_claimed(jobs, owner):
         to_poll = [(job, attempt) for job, attempt in to_poll if job.pk in held]
     if to_poll:
         poll(to_poll)
-    _dispatch_claimed(_with_input(to_start[: settings.PUMP_STARTS_PER_TURN]))
+    dispatch_claimed(_with_input(to_start[: settings.PUMP_STARTS_PER_TURN]))
     # The rest are due again in a second, behind every poll already due: a burst of new work
     # cannot crowd polls out of the batches. A later turn (or a dispatch task) starts them.
-    _release_many(to_start[settings.PUMP_STARTS_PER_TURN :], owner, in_seconds=1)
+    release_many(to_start[settings.PUMP_STARTS_PER_TURN :], owner, in_seconds=1)
 
 
 def _with_input(jobs):
@@ -78,7 +78,7 @@ def _claimed_a_while_ago(jobs, fresh_seconds=2):
     """True if some lease has run for more than ``fresh_seconds`` (a slow recovery of a lost
     attempt, a stalled database): renew before polling. A fresh claim goes straight on."""
     soonest = min(job.lease_expires_at for job in jobs)
-    return soonest - timezone.now() < _lease() - timedelta(seconds=fresh_seconds)
+    return soonest - timezone.now() < lease_length() - timedelta(seconds=fresh_seconds)
 
 
 def _renew_leases(jobs, owner):
@@ -95,7 +95,7 @@ def _renew_leases(jobs, owner):
         if connection.vendor == "postgresql":
             held = held.select_for_update()
         ids = set(held.values_list("pk", flat=True))
-        Job.objects.filter(pk__in=ids).update(lease_expires_at=now + _lease())
+        Job.objects.filter(pk__in=ids).update(lease_expires_at=now + lease_length())
     return ids
 
 
@@ -115,7 +115,7 @@ def _recover_lost_attempt(job, attempt):
         message=f"Steward lost track of attempt {attempt.number}; it starts a new one.",
         data={"attempt": attempt.number},
     )
-    _dispatch_claimed([Job.objects.get(pk=job.pk)])
+    dispatch_claimed([Job.objects.get(pk=job.pk)])
 
 
 def poll(pairs):
@@ -184,7 +184,7 @@ def _reschedule(jobs):
     ``bulk_update`` builds a ``CASE WHEN`` expression per row, which cost more CPU than the
     retrieves themselves at a few hundred jobs a batch; an ``executemany`` of a plain update is
     cheap on SQLite, and PostgreSQL gets one ``UPDATE … FROM unnest(…)``. Rows another worker
-    leased meanwhile (after our lease expired) are left alone, as ``_release`` does."""
+    leased meanwhile (after our lease expired) are left alone, as ``release_job`` does."""
     if not jobs:
         return
     pk, due = Job._meta.pk, Job._meta.get_field("next_poll_at")

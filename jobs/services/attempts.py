@@ -19,7 +19,7 @@ from ..models import (
     Status,
 )
 from ..results import AttemptOutcome
-from .base import _actor_fields, _completion, _fresh, _move, record_event, retry_delay
+from .base import actor_fields, completion_for, fresh_copy, move_job, record_event, retry_delay
 from .batches import begin_attempts, record_dispatches
 
 # --- the provider lane's writes ------------------------------------------------------------
@@ -48,8 +48,8 @@ def record_dispatch(*, attempt, response_id, provider_status, request_id="", nex
 @transaction.atomic
 def mark_running(*, job, actor="system:poller"):
     """The model has started working on the job."""
-    job = _fresh(job)
-    _move(
+    job = fresh_copy(job)
+    move_job(
         job,
         "start",
         actor=actor,
@@ -67,7 +67,7 @@ def _next_version(job, kind):
 
 def add_artifact(*, job, kind, text="", data=None, actor=None, attempt=None, note="", stale=False):
     """Add the next version of an artifact kind (an edit never overwrites an earlier version)."""
-    user, _ = _actor_fields(actor)
+    user, _ = actor_fields(actor)
     for _ in range(3):
         try:
             with transaction.atomic():
@@ -127,8 +127,8 @@ def finish_attempt(*, job, attempt, outcome: AttemptOutcome, actor="system:polle
     """
     attempt = Attempt.objects.select_related(None).get(pk=attempt.pk)
     if attempt.state in (Attempt.State.SUCCEEDED, Attempt.State.FAILED):
-        return _fresh(job)  # already applied: a duplicate poll or webhook
-    job = _fresh(job)
+        return fresh_copy(job)  # already applied: a duplicate poll or webhook
+    job = fresh_copy(job)
     _add_usage(job, attempt, outcome)
     stale = (
         job.status not in ACTIVE
@@ -137,7 +137,7 @@ def finish_attempt(*, job, attempt, outcome: AttemptOutcome, actor="system:polle
     )
     new_state = Attempt.State.SUCCEEDED if outcome.status == "completed" else Attempt.State.FAILED
     Attempt.objects.filter(pk=attempt.pk).update(state=new_state, is_stale=stale)
-    job = _fresh(job)
+    job = fresh_copy(job)
     if stale:
         if outcome.text:
             add_artifact(
@@ -174,8 +174,8 @@ def _finish_completed(job, attempt, outcome, actor, from_status):
     add_artifact(
         job=job, kind=Artifact.Kind.TEXT, text=outcome.text, attempt=attempt, note="Model output"
     )
-    done = _completion(job, now)
-    return _move(
+    done = completion_for(job, now)
+    return move_job(
         job,
         done.transition,
         actor=actor,
@@ -211,7 +211,7 @@ def _finish_incomplete(job, attempt, outcome, actor, from_status):
                 "Any partial answer is kept; a person should decide what to do next."
             ),
         )
-    return _move(
+    return move_job(
         job,
         "fail",
         actor=actor,
@@ -239,7 +239,7 @@ def _finish_failed(job, attempt, outcome, actor, from_status):
         return _schedule_retry(job, attempt, outcome, actor, from_status)
     if outcome.retryable:
         reason = f"{reason} Steward tried {job.attempt_count} times."
-    return _move(
+    return move_job(
         job,
         "fail",
         actor=actor,
@@ -265,7 +265,7 @@ def _schedule_retry(job, attempt, outcome, actor, from_status):
     data = {"attempt": attempt.number, "error_code": outcome.error_code, "delay": round(delay, 2)}
     message = f"Attempt {attempt.number} hit a temporary problem; trying again shortly."
     if job.status == Status.RUNNING:
-        return _move(
+        return move_job(
             job,
             "requeue",
             actor=actor,
@@ -288,7 +288,7 @@ def _schedule_retry(job, attempt, outcome, actor, from_status):
         message=message,
         data=data,
     )
-    return _fresh(job)
+    return fresh_copy(job)
 
 
 def save_stream_progress(*, job, text, cursor, owner, lease):
@@ -318,7 +318,7 @@ def save_stream_progress(*, job, text, cursor, owner, lease):
 def move_to_background_lane(*, job, reason):
     """A sync-lane job that timed out continues in the background lane."""
     Job.objects.filter(pk=job.pk).update(lane="background")
-    job = _fresh(job)
+    job = fresh_copy(job)
     record_event(
         job,
         "lane_changed",

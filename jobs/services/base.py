@@ -38,7 +38,7 @@ VERBS = {
 # --- plumbing ------------------------------------------------------------------------------
 
 
-def _actor_fields(actor):
+def actor_fields(actor):
     if actor is None:
         return None, "system"
     if isinstance(actor, str):
@@ -46,8 +46,8 @@ def _actor_fields(actor):
     return actor, actor.get_username()
 
 
-def _event(job, kind, *, actor, from_status="", to_status="", message="", data=None):
-    user, label = _actor_fields(actor)
+def unsaved_event(job, kind, *, actor, from_status="", to_status="", message="", data=None):
+    user, label = actor_fields(actor)
     return JobEvent(
         job=job,
         kind=kind,
@@ -62,7 +62,7 @@ def _event(job, kind, *, actor, from_status="", to_status="", message="", data=N
 
 def record_event(job, kind, **fields):
     """Append one audit event; listeners hear about it once the transaction commits."""
-    return record_events([_event(job, kind, **fields)])[0]
+    return record_events([unsaved_event(job, kind, **fields)])[0]
 
 
 def record_events(events):
@@ -86,7 +86,9 @@ def refusal(job, transition_name):
     )
 
 
-def _move(job, transition_name, *, actor, kind, message="", data=None, from_status=None, **changes):
+def move_job(
+    job, transition_name, *, actor, kind, message="", data=None, from_status=None, **changes
+):
     """Run one transition, apply ``changes``, save, and write the event. Call inside atomic."""
     from_status = from_status or job.status
     method = getattr(job, transition_name)
@@ -124,7 +126,7 @@ class Completion(NamedTuple):
     changes: dict
 
 
-# Every field ``_completion`` may change, for the batch path's one UPDATE for all its jobs
+# Every field ``completion_for`` may change, for the batch path's one UPDATE for all its jobs
 # (a held job's changes leave out completed_at and finished_at, which stay NULL).
 COMPLETION_FIELDS = [
     "provider_finished_at",
@@ -138,7 +140,7 @@ COMPLETION_FIELDS = [
 ]
 
 
-def _completion(job, now):
+def completion_for(job, now):
     """Hold for review or complete, as the review router decides for ``job`` (running, its
     attempt's output in hand); ``now`` is when the provider finished. The one-job and the batch
     path both finish a completed attempt with this, so they cannot disagree."""
@@ -158,16 +160,16 @@ def _completion(job, now):
     return Completion("complete", "completed", "Finished.", changes)
 
 
-def _fresh(job):
+def fresh_copy(job):
     """A fresh copy of the job, read inside the caller's transaction."""
     return Job.objects.get(pk=job.pk)
 
 
-def _enqueue_on_commit(func_path, *args):
+def enqueue_on_commit(func_path, *args):
     transaction.on_commit(lambda: enqueue(func_path, *args))
 
 
-def _dispatch_on_commit(job):
+def dispatch_on_commit(job):
     """Once committed, make sure something starts ``job``. Every live pump claims due queued
     jobs each turn and starts them in batches, so a dispatch task (which also wakes quiet
     pumps) is enqueued only while a pump slot has not beaten lately: at thousands of jobs a
@@ -208,8 +210,14 @@ def transition_job(*, job, transition, actor, kind, message="", data=None, **cha
     """The one gateway other apps (review) use to move a job: a fresh read, the FSM transition,
     the field ``changes`` and one event, in the caller's transaction (or a new one)."""
     with transaction.atomic():
-        return _move(
-            _fresh(job), transition, actor=actor, kind=kind, message=message, data=data, **changes
+        return move_job(
+            fresh_copy(job),
+            transition,
+            actor=actor,
+            kind=kind,
+            message=message,
+            data=data,
+            **changes,
         )
 
 

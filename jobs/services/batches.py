@@ -16,7 +16,7 @@ from ..models import (
     Job,
     Status,
 )
-from .base import COMPLETION_FIELDS, _completion, _event, record_events, refusal
+from .base import COMPLETION_FIELDS, completion_for, record_events, refusal, unsaved_event
 
 
 @transaction.atomic
@@ -52,7 +52,7 @@ def begin_attempts(*, starts, actor="system:dispatcher"):
             attempt = Attempt(job=job, number=number, instructions=instructions, model=job.model)
             started.append((job, attempt))
             events.append(
-                _event(
+                unsaved_event(
                     job,
                     "attempt_started",
                     actor=actor,
@@ -87,7 +87,7 @@ def mark_running_batch(jobs, *, actor="system:poller"):
         job.started_at = job.started_at or now
         rows.append((job.status, job.started_at, now, job.pk))
         events.append(
-            _event(
+            unsaved_event(
                 job,
                 "running",
                 actor=actor,
@@ -141,7 +141,7 @@ def record_dispatches(accepted, *, next_poll_at=None, release=False):
     jobs = Job.objects.only("id", "status").in_bulk([attempt.job_id for attempt, *_ in accepted])
     record_events(
         [
-            _event(
+            unsaved_event(
                 jobs[attempt.job_id],
                 "dispatched",
                 actor="system:dispatcher",
@@ -201,7 +201,7 @@ def _finish_completed_batch(finished, actor):
         if job.status == Status.QUEUED:
             job.start()  # the provider finished before any poll saw it running
             job.started_at = job.started_at or now
-        done = _completion(job, now)
+        done = completion_for(job, now)
         if not can_proceed(getattr(job, done.transition)):
             raise ConcurrentUpdate(refusal(job, done.transition))
         getattr(job, done.transition)()
@@ -250,7 +250,7 @@ def _finish_completed_batch(finished, actor):
             )
         )
         events.append(
-            _event(
+            unsaved_event(
                 job,
                 done.kind,
                 actor=actor,

@@ -13,7 +13,7 @@ from ..models import (
     Job,
     ReviewState,
 )
-from .base import _dispatch_on_commit, _enqueue_on_commit, _fresh, _move, record_event
+from .base import dispatch_on_commit, enqueue_on_commit, fresh_copy, move_job, record_event
 
 # --- user and system controls --------------------------------------------------------------
 
@@ -21,9 +21,9 @@ from .base import _dispatch_on_commit, _enqueue_on_commit, _fresh, _move, record
 def _stop(job, transition, *, actor, kind, message, **changes):
     """Cancel or expire: move the job, drop its lease, and cancel in-flight provider work
     after commit (a result that still arrives is kept as stale, never released)."""
-    job = _fresh(job)
+    job = fresh_copy(job)
     in_flight = job.attempts.filter(state=Attempt.State.IN_FLIGHT).exists()
-    _move(
+    move_job(
         job,
         transition,
         actor=actor,
@@ -36,7 +36,7 @@ def _stop(job, transition, *, actor, kind, message, **changes):
         **changes,
     )
     if in_flight:
-        _enqueue_on_commit("jobs.tasks.cancel_at_provider", str(job.pk))
+        enqueue_on_commit("jobs.tasks.cancel_at_provider", str(job.pk))
     return job
 
 
@@ -64,8 +64,8 @@ def expire_job(*, job, actor="system:expiry"):
 @transaction.atomic
 def retry_job(*, job, actor):
     """Queue a failed, canceled or expired job again as a new attempt (if attempts remain)."""
-    job = _fresh(job)
-    _move(
+    job = fresh_copy(job)
+    move_job(
         job,
         "retry",
         actor=actor,
@@ -80,14 +80,14 @@ def retry_job(*, job, actor):
         wait_reason="",
         review_state=ReviewState.NONE,
     )
-    _dispatch_on_commit(job)
+    dispatch_on_commit(job)
     return job
 
 
 @transaction.atomic
 def archive_job(*, job, actor):
     """Hide a finished job from lists. Not a status change; the job keeps its status."""
-    job = _fresh(job)
+    job = fresh_copy(job)
     if job.status not in TERMINAL:
         raise TransitionNotAllowed(
             f"This job is {job.get_status_display().lower()}; only finished jobs can be archived."
@@ -112,10 +112,10 @@ def fail_job(
     *, job, actor, kind, reason, retryable=False, has_partial_output=False, needs_human=False
 ):
     """Fail the job with a kind and a reason a user can read."""
-    job = _fresh(job)
+    job = fresh_copy(job)
     if kind not in FailureKind.values:
         raise ValueError(f"unknown failure kind {kind!r}")
-    _move(
+    move_job(
         job,
         "fail",
         actor=actor,

@@ -20,7 +20,7 @@ from ..models import (
     Job,
     Priority,
 )
-from .base import _dispatch_on_commit, record_event
+from .base import dispatch_on_commit, record_event
 
 # --- submission ----------------------------------------------------------------------------
 
@@ -106,7 +106,7 @@ def submit_job(
                 message=f"{spec.title} submitted.",
             )
             if spec.lane != "sync":
-                _dispatch_on_commit(job)
+                dispatch_on_commit(job)
     except IntegrityError:
         if not idempotency_key:
             raise

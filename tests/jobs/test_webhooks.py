@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from jobs import execution, services
 from jobs.models import Attempt, Job, Status, WebhookReceipt
-from jobs.queue import _broker
+from jobs.queue import shared_broker
 from tests.factories import WorkspaceFactory, member_of
 from tests.processes import wait_for, web_server
 
@@ -120,7 +120,7 @@ def post_signed(client, payload):
 
 
 def queued_tasks():
-    return _broker().queue_size()
+    return shared_broker().queue_size()
 
 
 @pytest.mark.parametrize(
