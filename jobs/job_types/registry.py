@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
 from django.db import models
 from jsonschema import Draft202012Validator
@@ -220,12 +221,10 @@ def _json_type(value):
     return {dict: "object", list: "array", str: "string"}.get(type(value), "value")
 
 
+@cache
 def _validator(job_type):
-    validator = _VALIDATORS.get(job_type.name)
-    if validator is None or validator.schema != job_type.input_json_schema():
-        validator = Draft202012Validator(job_type.input_json_schema())
-        _VALIDATORS[job_type.name] = validator
-    return validator
+    """One compiled validator per job type (job types are frozen, so hashable)."""
+    return Draft202012Validator(job_type.input_json_schema())
 
 
 def _schema_messages(error, data):
@@ -252,7 +251,6 @@ def _schema_messages(error, data):
     return [(field, "This value does not fit the job type's input schema.")]
 
 
-_VALIDATORS: dict[str, Draft202012Validator] = {}
 _REGISTRY: dict[str, JobType] = {}
 
 
