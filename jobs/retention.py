@@ -31,7 +31,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 
 from .models import TERMINAL, Artifact, Attempt, Job, JobEvent
-from .services import record_event
+from .services import record_note
 
 ACTOR = "system:retention"
 BATCH = 200
@@ -82,12 +82,10 @@ def purge_job_content(*, job, workspace, now):
         parts.append("output")
     if parts:
         removed = " and ".join("the input" if p == "input" else "the outputs" for p in parts)
-        record_event(
+        record_note(
             job,
             "purged",
             actor=ACTOR,
-            from_status=job.status,
-            to_status=job.status,
             message=f"Removed {removed} under the workspace's retention settings.",
             data={
                 "parts": parts,

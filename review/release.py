@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from jobs import services as job_services
 from jobs.job_types import get_job_type
-from jobs.models import FailureKind, Job, ReviewState, Status
+from jobs.models import Job, ReviewState, Status
 
 from .models import ReleaseRecord
 
@@ -54,16 +54,11 @@ def release_approved(*, job_id):
             log.exception("release action of job %s failed", job_id)
             return _release_failed(job, record, error)
         _finish_record(record, ReleaseRecord.State.SUCCEEDED, result=_plain(result))
-        now = timezone.now()
-        job_services.transition_job(
+        job_services.complete_release(
             job=job,
-            transition="complete",
             actor=RELEASE_ACTOR,
-            kind="released",
             message=f"Approved and done: {spec.title.lower()} ran once.",
-            data={"result": _plain(result)},
-            completed_at=now,
-            finished_at=now,
+            result=_plain(result),
         )
         record.refresh_from_db()
         return record
@@ -92,17 +87,5 @@ def _release_failed(job, record, error):
         f"The approved action failed: {detail[:200]}. Nothing was released; the approved "
         "draft is kept for a person to decide what to do."
     )
-    job_services.transition_job(
-        job=job,
-        transition="fail",
-        actor=RELEASE_ACTOR,
-        kind="failed",
-        message=reason,
-        data={"failure_kind": FailureKind.TOOL, "stage": "release"},
-        failure_kind=FailureKind.TOOL,
-        failure_reason=reason,
-        failure_retryable=False,
-        needs_human=True,
-        finished_at=timezone.now(),
-    )
+    job_services.fail_release(job=job, actor=RELEASE_ACTOR, reason=reason)
     return record

@@ -3,8 +3,9 @@
 Each service runs in one transaction, locks the job row first (so two reviewers acting on one
 draft are served one after the other), checks who may act (``_guard``), and leaves its trace:
 a ``Decision`` row for decisions and a ``JobEvent`` with the reviewer as actor for everything.
-Status changes go through ``jobs.services.transition_job`` only; the release of an approved
-external effect lives in ``release.py``. Refusals raise
+The job itself changes only through the named ``jobs.services`` outcome services
+(``approve_job``, ``reject_job``, ``send_back_job``, ...); the release of an approved external
+effect lives in ``release.py``. Refusals raise
 ``review.errors`` (or ``jobs.errors`` for status conflicts) with a message for the reviewer.
 """
 
@@ -17,7 +18,7 @@ from accounts.models import Role
 from jobs import services as job_services
 from jobs.errors import JobError
 from jobs.job_types import AuthorityClass, get_job_type
-from jobs.models import Artifact, FailureKind, Job, ReviewState, Status
+from jobs.models import Artifact, Job, ReviewState, Status
 from jobs.queue import enqueue
 
 from .errors import (
@@ -115,18 +116,6 @@ def _required(text, what):
     return text
 
 
-def _same_status_event(job, kind, *, actor, message, data=None):
-    return job_services.record_event(
-        job,
-        kind,
-        actor=actor,
-        from_status=job.status,
-        to_status=job.status,
-        message=message,
-        data=data,
-    )
-
-
 def _close(claim, end, at=None):
     ReviewClaim.objects.filter(pk=claim.pk).update(released_at=at or timezone.now(), end=end)
 
@@ -152,7 +141,7 @@ def claim_draft(*, job, reviewer):
         _own_live_claim(job, reviewer, now)  # raises ClaimHeld with the holder's name
     if claim is not None:
         _close(claim, ReviewClaim.End.EXPIRED, at=claim.expires_at)
-        _same_status_event(
+        job_services.record_note(
             job,
             "claim_expired",
             actor="system:review",
@@ -166,7 +155,7 @@ def claim_draft(*, job, reviewer):
             )
     except IntegrityError:  # the constraint caught a claim the lock did not (belt and braces)
         raise ClaimHeld("Another reviewer claimed this draft a moment ago.") from None
-    _same_status_event(
+    job_services.record_note(
         job,
         "claimed",
         actor=reviewer,
@@ -180,7 +169,7 @@ def _extend(job, claim, reviewer, now):
     claim.expires_at = now + CLAIM_LEASE
     claim.renewals += 1
     claim.save(update_fields=["expires_at", "renewals"])
-    _same_status_event(
+    job_services.record_note(
         job,
         "claim_renewed",
         actor=reviewer,
@@ -211,7 +200,7 @@ def release_claim(*, job, reviewer):
     if claim is None or claim.reviewer_id != reviewer.pk:
         raise ClaimRequired("You hold no claim on this draft.")
     _close(claim, ReviewClaim.End.RELEASED)
-    _same_status_event(
+    job_services.record_note(
         job, "claim_released", actor=reviewer, message=f"{_name(reviewer)} released the claim."
     )
     claim.refresh_from_db()
@@ -248,7 +237,7 @@ def edit_draft(*, job, reviewer, text):
     artifact = job_services.add_artifact(
         job=job, kind=Artifact.Kind.TEXT, text=text, actor=reviewer, note="Reviewer edit"
     )
-    _same_status_event(
+    job_services.record_note(
         job,
         "edited",
         actor=reviewer,
@@ -294,32 +283,22 @@ def approve_draft(*, job, reviewer, text=None):
     kind = Decision.Kind.EDIT_APPROVE if artifact.created_by_id else Decision.Kind.APPROVE
     decision = _decide(job, reviewer, kind, artifact=artifact)
     _close(claim, ReviewClaim.End.DECIDED)
-    now = timezone.now()
     data = {"decision": decision.pk, "version": artifact.version, "edited": kind != "approve"}
     if is_effect:
         _prepare_release(job, decision)
-        Job.objects.filter(pk=job.pk).update(review_state=ReviewState.APPROVED, reviewed_at=now)
-        _same_status_event(
-            job,
-            "approved",
+        decision.job = job_services.approve_for_release(
+            job=job,
             actor=reviewer,
             message=f"Approved by {_name(reviewer)}; the action runs once, next.",
             data={**data, "release": "pending"},
         )
         transaction.on_commit(lambda: enqueue("review.tasks.run_release", str(job.pk)))
-        decision.job = Job.objects.get(pk=job.pk)
         return decision
-    decision.job = job_services.transition_job(
+    decision.job = job_services.approve_job(
         job=job,
-        transition="complete",
         actor=reviewer,
-        kind="approved",
         message=f"Approved by {_name(reviewer)} (version {artifact.version}).",
         data=data,
-        review_state=ReviewState.APPROVED,
-        reviewed_at=now,
-        completed_at=now,
-        finished_at=now,
     )
     return decision
 
@@ -349,22 +328,8 @@ def reject_draft(*, job, reviewer, reason):
     artifact = current_draft(text_versions(job))
     decision = _decide(job, reviewer, Decision.Kind.REJECT, note=reason, artifact=artifact)
     _close(claim, ReviewClaim.End.DECIDED)
-    now = timezone.now()
-    explanation = f"A reviewer rejected the draft: {reason}"
-    decision.job = job_services.transition_job(
-        job=job,
-        transition="fail",
-        actor=reviewer,
-        kind="rejected",
-        message=explanation,
-        data={"failure_kind": FailureKind.REVIEW, "reason": reason, "decision": decision.pk},
-        failure_kind=FailureKind.REVIEW,
-        failure_reason=explanation,
-        failure_retryable=False,
-        needs_human=False,
-        review_state=ReviewState.REJECTED,
-        reviewed_at=now,
-        finished_at=now,
+    decision.job = job_services.reject_job(
+        job=job, actor=reviewer, reason=reason, data={"decision": decision.pk}
     )
     return decision
 
@@ -383,19 +348,9 @@ def send_back(*, job, reviewer, notes):
     artifact = current_draft(text_versions(job))
     decision = _decide(job, reviewer, Decision.Kind.SEND_BACK, note=notes, artifact=artifact)
     _close(claim, ReviewClaim.End.DECIDED)
-    now = timezone.now()
-    decision.job = job_services.transition_job(
-        job=job,
-        transition="send_back",
-        actor=reviewer,
-        kind="sent_back",
-        message=f"Sent back for another attempt: {notes}",
-        data={"notes": notes, "decision": decision.pk},
-        review_state=ReviewState.SENT_BACK,
-        reviewed_at=now,
-        next_poll_at=now,
+    decision.job = job_services.send_back_job(
+        job=job, actor=reviewer, notes=notes, data={"decision": decision.pk}
     )
-    transaction.on_commit(lambda: enqueue("jobs.tasks.dispatch_job", str(job.pk)))
     return decision
 
 
@@ -411,15 +366,12 @@ def escalate(*, job, reviewer, note):
     artifact = current_draft(text_versions(job))
     decision = _decide(job, reviewer, Decision.Kind.ESCALATE, note=note, artifact=artifact)
     _close(claim, ReviewClaim.End.ESCALATED)
-    Job.objects.filter(pk=job.pk).update(review_state=ReviewState.ESCALATED)
-    _same_status_event(
-        job,
-        "escalated",
+    decision.job = job_services.escalate_job(
+        job=job,
         actor=reviewer,
         message=f"Escalated to an admin by {_name(reviewer)}: {note}",
         data={"note": note, "decision": decision.pk},
     )
-    decision.job = Job.objects.get(pk=job.pk)
     return decision
 
 

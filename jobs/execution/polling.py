@@ -106,12 +106,10 @@ def _recover_lost_attempt(job, attempt):
         finished_at=timezone.now(),
         error_message="The worker stopped before the provider's answer was saved.",
     )
-    services.record_event(
+    services.record_note(
         job,
         "attempt_lost",
         actor="system:poller",
-        from_status=job.status,
-        to_status=job.status,
         message=f"Steward lost track of attempt {attempt.number}; it starts a new one.",
         data={"attempt": attempt.number},
     )

@@ -4,10 +4,11 @@ message is written for the person who tried.
 
 ``actor`` is a ``User`` for people, or a label such as ``"system:poller"`` for Steward itself.
 
-The functions live in five modules by concern and are all importable from here:
+The functions live in six modules by concern and are all importable from here:
 ``base`` (events, refusals, FSM moves), ``submission``, ``controls`` (cancel, expire, retry,
-archive, fail), ``attempts`` (the provider lane's writes for one attempt) and ``batches``
-(the pump's writes for many attempts at once).
+archive, fail), ``attempts`` (the provider lane's writes for one attempt), ``batches`` (the
+pump's writes for many attempts at once) and ``review`` (one service per outcome of a
+reviewer's decision: the only job writes the review app makes).
 """
 
 from ..errors import IdempotencyKeyReused
@@ -24,11 +25,11 @@ from .base import (
     VERBS,
     record_event,
     record_events,
+    record_note,
     refusal,
     retry_delay,
     reviewer_notes_by_job,
     reviewer_notes_for,
-    transition_job,
 )
 from .batches import (
     begin_attempts,
@@ -43,6 +44,15 @@ from .controls import (
     fail_job,
     retry_job,
 )
+from .review import (
+    approve_for_release,
+    approve_job,
+    complete_release,
+    escalate_job,
+    fail_release,
+    reject_job,
+    send_back_job,
+)
 from .submission import (
     submit_job,
 )
@@ -50,9 +60,9 @@ from .submission import (
 __all__ = [
     "record_event",
     "record_events",
+    "record_note",
     "refusal",
     "retry_delay",
-    "transition_job",
     "reviewer_notes_for",
     "reviewer_notes_by_job",
     "IdempotencyKeyReused",
@@ -74,4 +84,11 @@ __all__ = [
     "record_dispatches",
     "finish_completed_batch",
     "mark_running_batch",
+    "approve_job",
+    "approve_for_release",
+    "escalate_job",
+    "reject_job",
+    "send_back_job",
+    "complete_release",
+    "fail_release",
 ]

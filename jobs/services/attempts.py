@@ -19,7 +19,7 @@ from ..models import (
     Status,
 )
 from ..results import AttemptOutcome
-from .base import actor_fields, completion_for, fresh_copy, move_job, record_event, retry_delay
+from .base import actor_fields, completion_for, fresh_copy, move_job, record_note, retry_delay
 from .batches import begin_attempts, record_dispatches
 
 # --- the provider lane's writes ------------------------------------------------------------
@@ -148,12 +148,10 @@ def finish_attempt(*, job, attempt, outcome: AttemptOutcome, actor="system:polle
                 stale=True,
                 note=f"Arrived after the job was {job.status}.",
             )
-        record_event(
+        record_note(
             job,
             "stale_result",
             actor=actor,
-            from_status=job.status,
-            to_status=job.status,
             message="A result arrived after the job stopped; it is kept but not released.",
             data={"attempt": attempt.number, "outcome": outcome.status},
         )
@@ -279,12 +277,10 @@ def _schedule_retry(job, attempt, outcome, actor, from_status):
             started_at=job.started_at,
         )
     Job.objects.filter(pk=job.pk).update(next_poll_at=due, lease_owner="", lease_expires_at=None)
-    record_event(
+    record_note(
         job,
         "retry_scheduled",
         actor=actor,
-        from_status=job.status,
-        to_status=job.status,
         message=message,
         data=data,
     )
@@ -302,12 +298,10 @@ def save_stream_progress(*, job, text, cursor, owner, lease):
         if not held:
             return False
         if text:
-            record_event(
+            record_note(
                 job,
                 "partial_output",
                 actor="system:stream",
-                from_status=job.status,
-                to_status=job.status,
                 data={"seq": cursor, "text": text},
             )
             Job.objects.filter(pk=job.pk).update(has_partial_output=True)
@@ -319,12 +313,10 @@ def move_to_background_lane(*, job, reason):
     """A sync-lane job that timed out continues in the background lane."""
     Job.objects.filter(pk=job.pk).update(lane="background")
     job = fresh_copy(job)
-    record_event(
+    record_note(
         job,
         "lane_changed",
         actor="system:sync",
-        from_status=job.status,
-        to_status=job.status,
         message="It took longer than a quick answer allows, so it continues in the background.",
         data={"from": "sync", "to": "background", "reason": reason},
     )

@@ -65,6 +65,20 @@ def record_event(job, kind, **fields):
     return record_events([unsaved_event(job, kind, **fields)])[0]
 
 
+def record_note(job, kind, *, actor, message="", data=None):
+    """Append an event that leaves the job's status as it is (a claim, an edit, a retry
+    scheduled while queued)."""
+    return record_event(
+        job,
+        kind,
+        actor=actor,
+        from_status=job.status,
+        to_status=job.status,
+        message=message,
+        data=data,
+    )
+
+
 def record_events(events):
     """Append unsaved ``JobEvent`` rows in one insert (a pump starts dozens of attempts a
     turn); listeners hear about each once the transaction commits."""
@@ -204,21 +218,6 @@ def retry_delay(attempt_number, retry_after=None):
     """Exponential backoff with ±20 % jitter, capped at a minute, never shorter than Retry-After."""
     base = min(2.0 * 2 ** max(attempt_number - 1, 0), 60.0) * random.uniform(0.8, 1.2)
     return max(base, float(retry_after or 0))
-
-
-def transition_job(*, job, transition, actor, kind, message="", data=None, **changes):
-    """The one gateway other apps (review) use to move a job: a fresh read, the FSM transition,
-    the field ``changes`` and one event, in the caller's transaction (or a new one)."""
-    with transaction.atomic():
-        return move_job(
-            fresh_copy(job),
-            transition,
-            actor=actor,
-            kind=kind,
-            message=message,
-            data=data,
-            **changes,
-        )
 
 
 def reviewer_notes_for(job):

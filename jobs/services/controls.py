@@ -13,7 +13,7 @@ from ..models import (
     Job,
     ReviewState,
 )
-from .base import dispatch_on_commit, enqueue_on_commit, fresh_copy, move_job, record_event
+from .base import dispatch_on_commit, enqueue_on_commit, fresh_copy, move_job, record_note
 
 # --- user and system controls --------------------------------------------------------------
 
@@ -96,12 +96,10 @@ def archive_job(*, job, actor):
         raise TransitionNotAllowed("This job is already archived.")
     Job.objects.filter(pk=job.pk).update(is_archived=True, archived_at=timezone.now())
     job.refresh_from_db()
-    record_event(
+    record_note(
         job,
         "archived",
         actor=actor,
-        from_status=job.status,
-        to_status=job.status,
         message="Archived.",
     )
     return job
