@@ -42,6 +42,31 @@ def workspaces_for(user):
     return Workspace.objects.filter(id__in=workspace_ids_for(user))
 
 
+class WorkspaceChoiceError(ValueError):
+    """The submission does not say a workspace the user may submit to; ``message`` says why."""
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+def submission_workspace(workspaces, chosen=None):
+    """The workspace a submission goes to, out of the submitter's ``workspaces``: the one whose
+    id is ``chosen``, or their only one when they name none. The web form and the API both ask
+    this. Raises ``WorkspaceChoiceError``."""
+    workspaces = list(workspaces)
+    if chosen in (None, ""):
+        if len(workspaces) == 1:
+            return workspaces[0]
+        if workspaces:
+            raise WorkspaceChoiceError("You belong to several workspaces; say which one.")
+        raise WorkspaceChoiceError("You are not a member of any workspace yet; ask an admin.")
+    for workspace in workspaces:
+        if str(workspace.pk) == str(chosen):
+            return workspace
+    raise WorkspaceChoiceError("You are not a member of a workspace with this id.")
+
+
 def role_in(user, workspace_id):
     """The user's role in a workspace, or ``None`` when they are not a member."""
     if not getattr(user, "is_authenticated", False):

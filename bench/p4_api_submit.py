@@ -183,9 +183,9 @@ WATCH = [  # (label, file suffix, function name): cumulative time per submit
     ("token auth", "accounts/authentication.py", "authenticate"),
     ("throttles", "rest_framework/views.py", "check_throttles"),
     ("submit serializer is_valid", "rest_framework/serializers.py", "is_valid"),
-    ("submit_job", "jobs/services.py", "submit_job"),
+    ("submit_job", "jobs/services/submission.py", "submit_job"),
     ("of which dispatch enqueue (async_task)", "django_q/tasks.py", "async_task"),
-    ("start_job", "jobs/execution.py", "start_job"),
+    ("sync-lane start", "jobs/execution/lanes.py", "run_sync"),
     ("answer serializer .data", "rest_framework/serializers.py", "data"),
 ]
 

@@ -29,7 +29,7 @@ from . import execution, services
 from .event_stream import resume_point, sse_response
 from .job_types import all_job_types
 from .models import Job, Priority
-from .selectors import job_events_after, job_for, jobs_visible_to
+from .selectors import job_events_after, job_for, job_list_for, jobs_visible_to
 from .serializers import (
     EventPageQuerySerializer,
     EventStreamQuerySerializer,
@@ -139,13 +139,7 @@ class JobListView(GenericAPIView):
         filters = JobListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         query = filters.validated_data
-        jobs = job_detail_queryset(request.user).filter(is_archived=query["archived"])
-        if "status" in query:
-            jobs = jobs.filter(status=query["status"])
-        if "job_type" in query:
-            jobs = jobs.filter(job_type=query["job_type"])
-        if "created_after" in query:
-            jobs = jobs.filter(created_at__gt=query["created_after"])
+        jobs = job_list_for(request.user, **query)
         page = self.paginate_queryset(jobs)
         return self.get_paginated_response(JobSerializer(page, many=True).data)
 
@@ -172,7 +166,7 @@ class JobListView(GenericAPIView):
         submission = JobSubmitSerializer(data=request.data, context={"request": request})
         submission.is_valid(raise_exception=True)
         data = submission.validated_data
-        job = services.submit_job(
+        job = execution.submit_and_start(  # sync-lane work runs inside the request
             workspace=data["workspace"],
             submitter=request.user,
             job_type=data["job_type"],
@@ -181,7 +175,6 @@ class JobListView(GenericAPIView):
             idempotency_key=key,
         )
         replayed = job.replayed
-        job = execution.start_job(job)  # sync-lane work runs inside the request
         headers = {"Location": reverse("api-job", kwargs={"job_id": job.pk})}
         if replayed:
             headers["Idempotent-Replayed"] = "true"

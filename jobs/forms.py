@@ -9,6 +9,8 @@ import uuid
 
 from django import forms
 
+from accounts.selectors import WorkspaceChoiceError, submission_workspace
+
 from .job_types import JobType
 from .models import Priority
 
@@ -90,13 +92,16 @@ class JobInputForm(forms.Form):
             for message in messages:
                 self.add_error(field, message)
         self.job_input = cleaned
+        try:
+            chosen = self.cleaned_data.get("workspace")
+            self._workspace = submission_workspace(self.workspaces.values(), chosen)
+        except WorkspaceChoiceError as error:
+            self.add_error("workspace" if "workspace" in self.fields else None, error.message)
         return self.cleaned_data
 
     @property
     def workspace(self):
-        if "workspace" in self.fields:
-            return self.workspaces.get(self.cleaned_data.get("workspace"))
-        return next(iter(self.workspaces.values()), None)
+        return self._workspace
 
     @property
     def priority(self):

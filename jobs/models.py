@@ -70,6 +70,12 @@ def attempts_remain(job):
     return job.attempt_count < job.attempt_limit
 
 
+def retrying_may_help(job):
+    """A failure Steward judged not fixable by running the same input again (bad input, a
+    policy refusal, a rejected draft, an answer cut short) is submitted anew, not retried."""
+    return job.status != Status.FAILED or job.failure_retryable
+
+
 class Job(ConcurrentTransitionMixin, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="jobs")
@@ -228,7 +234,7 @@ class Job(ConcurrentTransitionMixin, models.Model):
         field=status,
         source=list(RETRYABLE_FROM),
         target=Status.QUEUED,
-        conditions=[attempts_remain],
+        conditions=[attempts_remain, retrying_may_help],
     )
     def retry(self):
         pass

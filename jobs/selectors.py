@@ -29,15 +29,19 @@ def job_for(user, job_id):
     return jobs_visible_to(user).select_related("workspace", "submitter").get(pk=job_id)
 
 
-def job_list_for(user, *, status="", job_type="", search="", show_archived=False):
-    """The "my jobs" list: visible jobs, newest first, filtered; one query per page of results."""
+def job_list_for(user, *, status="", job_type="", search="", archived=False, created_after=None):
+    """Visible jobs, newest first, filtered: the "my jobs" page and ``GET /api/v1/jobs``.
+    ``archived``: False (the default) leaves archived jobs out, True lists only them, None
+    lists both. ``search`` matches the input summary, or a job id's leading hex digits."""
     jobs = jobs_visible_to(user).select_related("workspace", "submitter")
-    if not show_archived:
-        jobs = jobs.filter(is_archived=False)
+    if archived is not None:
+        jobs = jobs.filter(is_archived=archived)
     if status:
         jobs = jobs.filter(status=status)
     if job_type:
         jobs = jobs.filter(job_type=job_type)
+    if created_after is not None:
+        jobs = jobs.filter(created_at__gt=created_after)
     search = (search or "").strip()
     if search:
         matches = Q(input_summary__icontains=search)

@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.selectors import workspaces_for
+from accounts.selectors import WorkspaceChoiceError, submission_workspace, workspaces_for
 from config.bodies import BodySerializer, QuerySerializer, WordsField
 
 from .errors import UnknownJobType
@@ -16,6 +16,7 @@ from .event_stream import event_payload
 from .job_types import get_job_type
 from .models import Priority, Status
 from .selectors import released_output
+from .services import allowed_controls
 
 PRIORITY_NAMES = {p.label: p.value for p in Priority}
 
@@ -65,26 +66,11 @@ class JobSubmitSerializer(BodySerializer):
             raise serializers.ValidationError(
                 {(n if n == "input" else f"input.{n}"): msgs for n, msgs in errors.items()}
             )
-        user = self.context["request"].user
-        workspaces = workspaces_for(user)
-        chosen = attrs.get("workspace")
-        if chosen is None:
-            mine = list(workspaces[:2])
-            if len(mine) != 1:
-                message = (
-                    "You belong to several workspaces; say which one."
-                    if mine
-                    else "You are not a member of any workspace yet."
-                )
-                raise serializers.ValidationError({"workspace": [message]})
-            attrs["workspace"] = mine[0]
-        else:
-            workspace = workspaces.filter(pk=chosen).first()
-            if workspace is None:
-                raise serializers.ValidationError(
-                    {"workspace": ["You are not a member of a workspace with this id."]}
-                )
-            attrs["workspace"] = workspace
+        workspaces = workspaces_for(self.context["request"].user)
+        try:
+            attrs["workspace"] = submission_workspace(workspaces, attrs.get("workspace"))
+        except WorkspaceChoiceError as error:
+            raise serializers.ValidationError({"workspace": [error.message]}) from None
         return attrs
 
 
@@ -212,6 +198,18 @@ class JobDetailSerializer(JobSerializer):
     usage = UsageSerializer(source="*", help_text="Summed over every attempt, failed ones too.")
     attempts = AttemptSerializer(many=True)
     timings = TimingsSerializer(source="*")
+    actions = serializers.SerializerMethodField(
+        help_text=(
+            "What you may do to the job now, as the job page offers it: `cancel`, `retry` and "
+            "`archive` (POST /api/v1/jobs/{id}/<action>)."
+        )
+    )
+
+    @extend_schema_field(
+        serializers.ListField(child=serializers.ChoiceField(["cancel", "retry", "archive"]))
+    )
+    def get_actions(self, job):
+        return allowed_controls(job)
 
     @extend_schema_field(FailureSerializer(allow_null=True))
     def get_failure(self, job):

@@ -17,7 +17,7 @@ from .event_stream import resume_point, sse_response
 from .forms import JobInputForm, new_submit_token
 from .job_types import all_job_types, get_job_type
 from .job_types.registry import RETAINING_LANES
-from .models import ACTIVE, OPEN, RETRYABLE_FROM, TERMINAL, Job, Status
+from .models import ACTIVE, RETRYABLE_FROM, TERMINAL, Job, Status
 from .selectors import job_for, job_list_for, output_versions, timeline_events
 
 PAGE_SIZE = 20
@@ -53,7 +53,7 @@ def home(request):
         status=status,
         job_type=job_type,
         search=search,
-        show_archived=show_archived,
+        archived=None if show_archived else False,
     )
     page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -96,7 +96,8 @@ def submit(request, job_type):
         form = JobInputForm(request.POST, job_type=spec, workspaces=workspaces)
         if form.is_valid():
             try:
-                job = services.submit_job(
+                # sync-lane work runs here, inside the request; other lanes are queued
+                job = execution.submit_and_start(
                     workspace=form.workspace,
                     submitter=request.user,
                     job_type=spec.name,
@@ -118,7 +119,6 @@ def submit(request, job_type):
             except JobError as error:
                 form.add_error(None, error.message)
             else:
-                execution.start_job(job)  # sync-lane work runs here; other lanes are queued
                 return redirect("job-detail", job_id=job.pk)
     else:
         initial = {"submit_token": new_submit_token()}
@@ -167,7 +167,7 @@ def job_detail(request, job_id):
         "final": finals[0] if finals and job.status == Status.COMPLETED else None,
         "earlier": finals[1:] if job.status == Status.COMPLETED else [],
         "attempts": job.attempts.all(),
-        "controls": _controls_for(job),
+        "controls": [ACTIONS[name] for name in services.allowed_controls(job)],
         "live_config": {
             "eventsUrl": reverse("job-events", args=[job.pk]),
             "lastEventId": events[-1].pk if events else 0,
@@ -205,19 +205,6 @@ def _markers_for(job, events):
         for m in markers
         if m.key != "review" or m.reached or reviewed or job.authority_class in REVIEWED_CLASSES
     ]
-
-
-def _controls_for(job):
-    controls = []
-    if job.status in OPEN:
-        controls.append(ACTIONS["cancel"])
-    # A failure that retrying can't fix (bad input, policy) offers resubmitting instead.
-    hopeless = job.status == Status.FAILED and not job.failure_retryable
-    if job.status in RETRYABLE_FROM and not hopeless:
-        controls.append(ACTIONS["retry"])
-    if job.status in TERMINAL and not job.is_archived:
-        controls.append(ACTIONS["archive"])
-    return controls
 
 
 @login_required

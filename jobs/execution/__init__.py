@@ -29,8 +29,8 @@ from .lanes import (
     cancel_at_provider,
     receive_webhook,
     run_sync,
-    start_job,
     stream_job,
+    submit_and_start,
 )
 from .pacing import (
     first_look,
@@ -61,7 +61,7 @@ __all__ = [
     "stale_pump_slots",
     "sweep_expired",
     "stream_job",
-    "start_job",
+    "submit_and_start",
     "run_sync",
     "cancel_at_provider",
     "receive_webhook",

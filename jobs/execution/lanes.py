@@ -177,11 +177,15 @@ def _consume_stream(job, attempt, owner, stop=None):
     )
 
 
-def start_job(job):
-    """Called by the pages and the API right after ``submit_job``: a sync-lane job runs now,
-    inside the request; every other lane was already handed to a worker on commit."""
-    if job.lane == "sync" and job.status == Status.QUEUED and not getattr(job, "replayed", False):
-        return run_sync(job)
+def submit_and_start(**submission):
+    """How the web form and the API submit: record the job (``services.submit_job``, whose
+    keyword arguments these are), then start it. A sync-lane job runs now, inside the request;
+    every other lane was already handed to a worker when the submission committed. Returns the
+    job as it stands, with ``replayed`` as ``submit_job`` set it."""
+    job = services.submit_job(**submission)
+    if job.lane == "sync" and job.status == Status.QUEUED and not job.replayed:
+        job = run_sync(job)
+        job.replayed = False
     return job
 
 

@@ -23,6 +23,7 @@ from .attempts import (
 )
 from .base import (
     VERBS,
+    allowed_controls,
     record_event,
     record_events,
     record_note,
@@ -67,6 +68,7 @@ __all__ = [
     "reviewer_notes_by_job",
     "IdempotencyKeyReused",
     "VERBS",
+    "allowed_controls",
     "submit_job",
     "cancel_job",
     "expire_job",

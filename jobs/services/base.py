@@ -15,10 +15,12 @@ from ..errors import (
     TransitionNotAllowed,
 )
 from ..models import (
+    TERMINAL,
     Job,
     JobEvent,
     PumpSlot,
     ReviewState,
+    attempts_remain,
 )
 from ..queue import enqueue
 
@@ -90,14 +92,27 @@ def record_events(events):
 def refusal(job, transition_name):
     """Why ``transition_name`` is not allowed now, in words for the person who asked."""
     verb = VERBS.get(transition_name, transition_name)
-    method = getattr(job, transition_name)
-    sources = method._django_fsm.transitions.keys()
-    if job.status not in sources:
+    if not can_proceed(getattr(job, transition_name), check_conditions=False):
         return f"This job is {job.get_status_display().lower()}, so it can't be {verb}."
+    if not attempts_remain(job):
+        return (
+            f"This job has used all {job.attempt_limit} of its attempts, so it can't be {verb}. "
+            "Submit it again as a new job."
+        )
     return (
-        f"This job has used all {job.attempt_limit} of its attempts, so it can't be {verb}. "
-        "Submit it again as a new job."
+        "Running the same input again would fail the same way, so this job can't be "
+        f"{verb}. Submit it again with what needs to change."
     )
+
+
+def allowed_controls(job):
+    """The controls a person may use on ``job`` now, asked of the state machine: ``cancel``
+    and ``retry`` when their transition may proceed (source status and conditions), and
+    ``archive`` for a finished job not yet archived. The job page and the API show these."""
+    controls = [name for name in ("cancel", "retry") if can_proceed(getattr(job, name))]
+    if job.status in TERMINAL and not job.is_archived:
+        controls.append("archive")
+    return controls
 
 
 def move_job(

@@ -30,7 +30,9 @@ ALLOWED = {
 )
 def test_action_by_role(people, workspace, action, role, expected):
     start, end = ALLOWED[action]
-    job = JobFactory(workspace=workspace, submitter=people["member"], status=start)
+    job = JobFactory(
+        workspace=workspace, submitter=people["member"], status=start, failure_retryable=True
+    )
     response = post_json(client_for(role, **people), f"/api/v1/jobs/{job.pk}/{action}")
     assert response.status_code == expected, response.json()
     job.refresh_from_db()
@@ -79,10 +81,31 @@ def test_illegal_action_is_409_with_the_services_message(
 
 
 def test_retry_without_attempts_left_is_409_saying_so(api, member, workspace):
-    job = JobFactory(workspace=workspace, submitter=member, status=Status.FAILED, attempt_count=3)
+    job = JobFactory(
+        workspace=workspace,
+        submitter=member,
+        status=Status.FAILED,
+        attempt_count=3,
+        failure_retryable=True,
+    )
+    assert api.get(f"/api/v1/jobs/{job.pk}").json()["actions"] == ["archive"]
     response = post_json(api, f"/api/v1/jobs/{job.pk}/retry")
     assert response.status_code == 409
     assert "used all 3 of its attempts" in response.json()["detail"]
+
+
+def test_a_failure_retrying_cannot_fix_is_not_retried(api, member, workspace):
+    """Bad input fails the same way every time: neither the API nor the page offers Retry, and
+    a retry sent anyway is refused with the reason."""
+    job = JobFactory(
+        workspace=workspace, submitter=member, status=Status.FAILED, failure_kind="input"
+    )
+    assert api.get(f"/api/v1/jobs/{job.pk}").json()["actions"] == ["archive"]
+    response = post_json(api, f"/api/v1/jobs/{job.pk}/retry")
+    assert response.status_code == 409
+    assert "would fail the same way" in response.json()["detail"]
+    job.refresh_from_db()
+    assert job.status == Status.FAILED
 
 
 def test_actions_answer_only_post(api, member, workspace):
@@ -99,8 +122,12 @@ AUDIT_FIELDS = ("kind", "from_status", "to_status", "actor", "actor_label", "mes
 @pytest.mark.parametrize("action", list(ALLOWED))
 def test_api_and_web_page_leave_identical_audit_events(member, workspace, action):
     start, _ = ALLOWED[action]
-    via_api = JobFactory(workspace=workspace, submitter=member, status=start)
-    via_page = JobFactory(workspace=workspace, submitter=member, status=start)
+    via_api = JobFactory(
+        workspace=workspace, submitter=member, status=start, failure_retryable=True
+    )
+    via_page = JobFactory(
+        workspace=workspace, submitter=member, status=start, failure_retryable=True
+    )
 
     assert post_json(bearer(member), f"/api/v1/jobs/{via_api.pk}/{action}").status_code == 200
     browser = Client()

@@ -346,6 +346,9 @@ def test_controls_follow_the_status(client_of, workspace, submitter):
     assert controls(Status.FAILED, failure_retryable=True) == {"retry", "archive"}
     # retrying bad input can't help: the page offers resubmitting, not Retry
     assert controls(Status.FAILED, failure_kind="input") == {"archive"}
+    # no attempts left: Retry would only be refused
+    exhausted = {"failure_retryable": True, "attempt_count": 3, "attempt_limit": 3}
+    assert controls(Status.FAILED, **exhausted) == {"archive"}
     assert controls(Status.CANCELED) == {"retry", "archive"}
     assert controls(Status.COMPLETED) == {"archive"}
 

@@ -62,7 +62,7 @@ CASES = [(name, status) for name in SERVICES for status in Status]
 @pytest.mark.parametrize(("service", "status"), CASES)
 def test_service_moves_or_refuses_with_one_event(service, status):
     call, allowed, target = SERVICES[service]
-    job = JobFactory(status=status, attempt_count=1)
+    job = JobFactory(status=status, attempt_count=1, failure_retryable=True)
     actor = job.submitter
     before = JobEvent.objects.filter(job=job).count()
     if status in allowed:

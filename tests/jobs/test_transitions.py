@@ -36,7 +36,7 @@ CASES = [(name, status) for name in ALLOWED for status in Status]
 @pytest.mark.django_db
 @pytest.mark.parametrize(("transition", "status"), CASES)
 def test_transition_table(transition, status):
-    job = JobFactory(status=status, attempt_count=1, attempt_limit=3)
+    job = JobFactory(status=status, attempt_count=1, attempt_limit=3, failure_retryable=True)
     method = getattr(job, transition)
     if status in ALLOWED[transition]:
         assert can_proceed(method)
@@ -58,6 +58,13 @@ def test_new_attempts_need_budget_left(transition):
     source = next(iter(ALLOWED[transition]))
     job = JobFactory(status=source, attempt_count=3, attempt_limit=3)
     assert not can_proceed(getattr(job, transition))
+
+
+@pytest.mark.django_db
+def test_a_failure_retrying_cannot_fix_does_not_retry():
+    job = JobFactory(status=Status.FAILED, attempt_count=1, failure_retryable=False)
+    assert not can_proceed(job.retry)
+    assert can_proceed(job.retry, check_conditions=False)  # refused by the condition only
 
 
 @pytest.mark.django_db
