@@ -1,8 +1,8 @@
 """Hooks other apps register, so that ``jobs`` never imports them (dependencies point one way).
 
-- ``review_router``: decides, when the model has finished, whether a job waits for review.
-  The default applies the job type's declared policy; ``review`` replaces it with its
-  admin-editable policies.
+- ``review policy``: where the routing rule (``review_state_for``) reads a job type's sample
+  rate and whether sensitive read-only input is reviewed. The default is the job type's
+  declaration; ``review`` plugs in its admin-editable policies.
 - ``after_event`` listeners: called after the transaction that wrote a job event commits
   (notifications, release steps). A listener's failure is logged, never raised into the caller.
 """
@@ -26,29 +26,50 @@ def is_sampled(job, rate):
     return int(digest[:8], 16) / 0xFFFFFFFF < rate
 
 
-def default_review_router(job):
-    """The review state a job gets when its model work is done."""
-    job_type = get_job_type(job.job_type)
-    if job.authority_class == AuthorityClass.READ_ONLY:
-        return ReviewState.PENDING if job.is_sensitive else ReviewState.NOT_REQUIRED
-    if job.authority_class == AuthorityClass.LOW_RISK_WRITE:
-        if is_sampled(job, job_type.review_sample_rate):
-            return ReviewState.PENDING
-        return ReviewState.NOT_SAMPLED
-    return ReviewState.PENDING
+class DeclaredPolicy:
+    """A job type's review settings as its declaration states them (no admin override)."""
+
+    review_sensitive_input = True
+
+    def __init__(self, job_type):
+        self.sample_rate = get_job_type(job_type).review_sample_rate
 
 
-_review_router = default_review_router
+_policy_for = DeclaredPolicy
 _listeners = []
 
 
-def set_review_router(router):
-    global _review_router
-    _review_router = router
+def set_review_policy_source(policy_for):
+    """``policy_for(job_type)`` returns an object with ``sample_rate`` and
+    ``review_sensitive_input``; ``review`` registers its admin-editable policies here."""
+    global _policy_for
+    _policy_for = policy_for
+
+
+def always_reviewed(authority_class):
+    """Whether every job of this authority class waits for a reviewer, whatever its policy."""
+    return authority_class in (AuthorityClass.DRAFT, AuthorityClass.EXTERNAL_EFFECT)
 
 
 def review_state_for(job):
-    return _review_router(job)
+    """The review state a job gets when its model work is done (the one routing rule):
+
+    - read_only: no review, unless its input is marked sensitive and the policy reviews that;
+    - low_risk_write: a stable per-job coin flip at the policy's sample rate; the rest
+      complete as not sampled;
+    - draft and external_effect: always reviewed (an effect is then approved by a permitted
+      role before its action runs).
+
+    The policy is read only where it decides something: a pump finishing a batch of plain
+    read-only jobs reads none."""
+    if job.authority_class == AuthorityClass.READ_ONLY:
+        if job.is_sensitive and _policy_for(job.job_type).review_sensitive_input:
+            return ReviewState.PENDING
+        return ReviewState.NOT_REQUIRED
+    if job.authority_class == AuthorityClass.LOW_RISK_WRITE:
+        sampled = is_sampled(job, _policy_for(job.job_type).sample_rate)
+        return ReviewState.PENDING if sampled else ReviewState.NOT_SAMPLED
+    return ReviewState.PENDING
 
 
 def add_event_listener(listener):

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.selectors import workspaces_for
 
-from . import execution, explain, services
+from . import execution, explain, hooks, services
 from .errors import InvalidJobInput, JobError, UnknownJobType
 from .event_stream import resume_point, sse_response
 from .forms import JobInputForm, new_submit_token
@@ -21,8 +21,6 @@ from .models import ACTIVE, RETRYABLE_FROM, TERMINAL, Job, Status
 from .selectors import job_for, job_list_for, output_versions, timeline_events
 
 PAGE_SIZE = 20
-# Authority classes that always wait for a reviewer, so their page shows that marker up front.
-REVIEWED_CLASSES = ("draft", "external_effect")
 
 
 def _visible_job(user, job_id):
@@ -203,7 +201,7 @@ def _markers_for(job, events):
     return [
         m
         for m in markers
-        if m.key != "review" or m.reached or reviewed or job.authority_class in REVIEWED_CLASSES
+        if m.key != "review" or m.reached or reviewed or hooks.always_reviewed(job.authority_class)
     ]
 
 

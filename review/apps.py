@@ -6,9 +6,9 @@ class ReviewConfig(AppConfig):
     verbose_name = "Review"
 
     def ready(self):
-        # jobs never imports review: review plugs its admin-editable policy into jobs' hook.
+        # jobs never imports review: review plugs its admin-editable policies into jobs' rule.
         from jobs import hooks
 
-        from .routing import review_router
+        from .selectors import policy_for
 
-        hooks.set_review_router(review_router)
+        hooks.set_review_policy_source(policy_for)

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.models import Role
 from accounts.selectors import REVIEW_ROLES, role_in, workspace_id_list
 from jobs.errors import UnknownJobType
-from jobs.job_types import get_job_type
+from jobs.job_types import AuthorityClass, get_job_type
 from jobs.models import Artifact, Job, ReviewState, Status
 
 from .models import ReviewClaim, ReviewPolicy
@@ -126,6 +126,37 @@ def review_role(user, job):
     """The user's role in the job's workspace if it lets them review, else ``None``."""
     role = role_in(user, job.workspace_id)
     return role if role in REVIEW_ROLES else None
+
+
+@dataclass(frozen=True)
+class DraftAccess:
+    """What ``user`` may do with a draft now: the one rule the console's buttons and the
+    services' refusals both read."""
+
+    role: str | None  # the user's review role in the job's workspace; None: not a reviewer
+    is_open: bool  # the draft waits for a decision
+    is_own: bool  # the user submitted it (four-eyes: someone else decides)
+    escalated_block: bool  # escalated to an admin, and the user is not one
+    can_approve: bool  # the role may approve this job type (an external effect needs more)
+
+    @property
+    def can_work(self):
+        return (
+            self.role is not None and self.is_open and not self.is_own and not self.escalated_block
+        )
+
+
+def draft_access(user, job, policy=None):
+    """``DraftAccess`` of ``user`` to ``job``; ``policy`` saves a query when the caller has it."""
+    role = review_role(user, job)
+    is_effect = job.authority_class == AuthorityClass.EXTERNAL_EFFECT
+    return DraftAccess(
+        role=role,
+        is_open=job.status == Status.NEEDS_REVIEW and job.review_state in QUEUE_STATES,
+        is_own=job.submitter_id == user.pk,
+        escalated_block=job.review_state == ReviewState.ESCALATED and role != Role.ADMIN,
+        can_approve=not is_effect or may_approve(role, policy or policy_for(job.job_type)),
+    )
 
 
 def live_claim_on(job, now=None):

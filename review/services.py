@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import Role
 from jobs import services as job_services
 from jobs.errors import JobError
 from jobs.job_types import AuthorityClass, get_job_type
@@ -35,9 +34,8 @@ from .errors import (
 )
 from .models import CLAIM_LEASE, Decision, ReleaseRecord, ReviewClaim
 from .selectors import (
-    QUEUE_STATES,
     current_draft,
-    may_approve,
+    draft_access,
     policy_for,
     review_role,
     text_versions,
@@ -89,24 +87,25 @@ def _own_live_claim(job, reviewer, now):
 
 
 def _guard(job, reviewer, *, claim=True):
-    """Who may act on ``job`` now. Returns ``(role, live claim or None)`` or raises."""
-    role = review_role(reviewer, job)
-    if role is None:
+    """Who may act on ``job`` now (``selectors.draft_access``, the rule the console's buttons
+    follow). Returns ``(access, live claim or None)`` or raises with the reason."""
+    access = draft_access(reviewer, job)
+    if access.role is None:
         raise NotAReviewer("There is no such draft in your review queue.")
-    if job.submitter_id == reviewer.pk:
+    if access.is_own:
         raise OwnJob("You submitted this job, so another reviewer must decide on it (four-eyes).")
-    if job.status != Status.NEEDS_REVIEW or job.review_state not in QUEUE_STATES:
+    if not access.is_open:
         state = (
             "approved and waiting for its action to run"
             if job.review_state == ReviewState.APPROVED and job.status == Status.NEEDS_REVIEW
             else job.get_status_display().lower()
         )
         raise NotReviewable(f"This job is no longer waiting for review (it is {state}).")
-    if job.review_state == ReviewState.ESCALATED and role != Role.ADMIN:
+    if access.escalated_block:
         raise ApproverRoleRequired(
             "This draft was escalated to an admin; only an admin can act on it now."
         )
-    return role, (_own_live_claim(job, reviewer, timezone.now()) if claim else None)
+    return access, (_own_live_claim(job, reviewer, timezone.now()) if claim else None)
 
 
 def _required(text, what):
@@ -268,12 +267,12 @@ def approve_draft(*, job, reviewer, text=None):
     which runs the action once and completes the job. Returns the ``Decision``.
     """
     job = _lock(job)
-    role, claim = _guard(job, reviewer)
+    access, claim = _guard(job, reviewer)
     spec = get_job_type(job.job_type)
     is_effect = job.authority_class == AuthorityClass.EXTERNAL_EFFECT
     if is_effect:
         policy = policy_for(job.job_type)
-        if not may_approve(role, policy):
+        if not access.can_approve:
             raise ApproverRoleRequired(
                 f"Approving “{spec.title}” needs the {policy.approver_role} role in this "
                 "workspace. You can still edit, send back, reject or escalate it."

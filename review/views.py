@@ -17,11 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.models import Role
 from accounts.selectors import REVIEW_ROLES, workspace_id_list
 from jobs.errors import JobError
 from jobs.job_types import AuthorityClass, all_job_types, get_job_type
-from jobs.models import Artifact, Job, ReviewState, Status
+from jobs.models import Artifact, Job, Status
 
 from . import services
 from .diffs import change_counts, side_by_side
@@ -31,13 +30,12 @@ from .selectors import (
     CLAIM_STATES,
     ORDERS,
     current_draft,
+    draft_access,
     live_claim_on,
-    may_approve,
     model_version,
     policies_by_job_type,
     review_jobs_for,
     review_queue,
-    review_role,
     reviewable_job_for,
     text_versions,
 )
@@ -181,18 +179,12 @@ def _detail_context(request, job, *, error=None, posted=None):
     user, now = request.user, timezone.now()
     spec = get_job_type(job.job_type)
     policy = policies_by_job_type()[job.job_type]
-    role = review_role(user, job)
+    access = draft_access(user, job, policy)
     versions = text_versions(job)
     current, base = current_draft(versions), model_version(versions)
     shown = _selected_version(request, versions, current)
     diff = side_by_side(base.text, shown.text) if base and shown and base != shown else []
     claim = live_claim_on(job, now)
-    is_open = job.status == Status.NEEDS_REVIEW and job.review_state in (
-        ReviewState.PENDING,
-        ReviewState.ESCALATED,
-    )
-    is_own = job.submitter_id == user.pk
-    escalated_block = job.review_state == ReviewState.ESCALATED and role != Role.ADMIN
     previous_id, next_id = _neighbours(user, job)
     is_effect = job.authority_class == AuthorityClass.EXTERNAL_EFFECT
     waited = _waited(job, now)
@@ -215,14 +207,14 @@ def _detail_context(request, job, *, error=None, posted=None):
         "claim": claim,
         "claim_is_mine": bool(claim and claim.reviewer_id == user.pk),
         "lease_minutes": int(CLAIM_LEASE.total_seconds() // 60),
-        "is_open": is_open,
-        "is_own": is_own,
-        "can_work": is_open and not is_own and not escalated_block,
-        "escalated_block": escalated_block,
-        "can_approve": not is_effect or may_approve(role, policy),
+        "is_open": access.is_open,
+        "is_own": access.is_own,
+        "can_work": access.can_work,
+        "escalated_block": access.escalated_block,
+        "can_approve": access.can_approve,
         "is_effect": is_effect,
         "waited": waited,
-        "overdue": is_open and waited > policy.review_sla,
+        "overdue": access.is_open and waited > policy.review_sla,
         "previous_id": previous_id,
         "next_id": next_id,
         "error": error,
