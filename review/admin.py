@@ -6,7 +6,8 @@ from django.utils.html import format_html
 
 from jobs.job_types import AuthorityClass, all_job_types
 
-from .models import Decision, ReleaseRecord, ReviewClaim, ReviewPolicy
+from .models import Decision, ReleaseRecord, ReviewClaim, ReviewPolicy, ReviewPolicyChange
+from .services import delete_review_policy, save_review_policy
 
 
 class ReviewPolicyForm(forms.ModelForm):
@@ -45,8 +46,14 @@ class ReviewPolicyAdmin(admin.ModelAdmin):
     readonly_fields = ["updated_by", "updated_at"]
 
     def save_model(self, request, obj, form, change):
-        obj.updated_by = request.user
-        super().save_model(request, obj, form, change)
+        save_review_policy(policy=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        delete_review_policy(policy=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for policy in queryset:
+            delete_review_policy(policy=policy, actor=request.user)
 
 
 class AuditAdmin(admin.ModelAdmin):
@@ -60,6 +67,14 @@ class AuditAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ReviewPolicyChange)
+class ReviewPolicyChangeAdmin(AuditAdmin):
+    list_display = ["changed_at", "job_type", "kind", "changed_by", "before", "after"]
+    list_filter = ["kind", "job_type"]
+    list_select_related = ["changed_by"]
+    date_hierarchy = "changed_at"
 
 
 @admin.register(ReviewClaim)

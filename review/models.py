@@ -81,6 +81,35 @@ class ReviewPolicy(models.Model):
             raise ValidationError({"review_sla": "Use a positive duration."})
 
 
+POLICY_FIELDS = ["sample_rate", "approver_role", "review_sla", "review_sensitive_input"]
+
+
+class ReviewPolicyChange(models.Model):
+    """One change of a job type's review policy, append-only: who, when, and every overridden
+    field before and after (``None``: the job type's declaration applies). Written by
+    ``services.save_review_policy`` and ``services.delete_review_policy`` only."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        CHANGED = "changed", "Changed"
+        DELETED = "deleted", "Deleted"
+
+    job_type = models.CharField(max_length=64, db_index=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self):
+        return f"{self.job_type} policy {self.kind} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
 class ClaimQuerySet(models.QuerySet):
     def live(self, now=None):
         return self.filter(released_at__isnull=True, expires_at__gt=now or timezone.now())

@@ -32,7 +32,15 @@ from .errors import (
     OwnJob,
     ReviewError,
 )
-from .models import CLAIM_LEASE, Decision, ReleaseRecord, ReviewClaim
+from .models import (
+    CLAIM_LEASE,
+    POLICY_FIELDS,
+    Decision,
+    ReleaseRecord,
+    ReviewClaim,
+    ReviewPolicy,
+    ReviewPolicyChange,
+)
 from .selectors import (
     current_draft,
     draft_access,
@@ -372,6 +380,50 @@ def escalate(*, job, reviewer, note):
         data={"note": note, "decision": decision.pk},
     )
     return decision
+
+
+# --- policies ------------------------------------------------------------------------------
+
+
+def _policy_values(policy):
+    """The policy's overrides as JSON (a duration in seconds); ``{}`` for no policy."""
+    if policy is None:
+        return {}
+    values = {name: getattr(policy, name) for name in POLICY_FIELDS}
+    if values["review_sla"] is not None:
+        values["review_sla"] = values["review_sla"].total_seconds()
+    return values
+
+
+@transaction.atomic
+def save_review_policy(*, policy, actor):
+    """Save an admin's edit of a job type's review policy (validated by the caller's form)
+    and record the change with the values before and after. Saving without a change records
+    nothing. Returns the policy."""
+    stored = ReviewPolicy.objects.select_for_update().filter(pk=policy.pk).first()
+    before, after = _policy_values(stored), _policy_values(policy)
+    if stored is not None and before == after and stored.job_type == policy.job_type:
+        return stored
+    policy.updated_by = actor
+    policy.save()
+    kind = ReviewPolicyChange.Kind.CHANGED if stored else ReviewPolicyChange.Kind.CREATED
+    ReviewPolicyChange.objects.create(
+        job_type=policy.job_type, kind=kind, before=before, after=after, changed_by=actor
+    )
+    return policy
+
+
+@transaction.atomic
+def delete_review_policy(*, policy, actor):
+    """Remove a job type's overrides (its declaration applies again), recording the change."""
+    ReviewPolicyChange.objects.create(
+        job_type=policy.job_type,
+        kind=ReviewPolicyChange.Kind.DELETED,
+        before=_policy_values(policy),
+        after={},
+        changed_by=actor,
+    )
+    policy.delete()
 
 
 @dataclass(frozen=True)
