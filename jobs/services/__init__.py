@@ -4,10 +4,11 @@ message is written for the person who tried.
 
 ``actor`` is a ``User`` for people, or a label such as ``"system:poller"`` for Steward itself.
 
-The functions live in six modules by concern and are all importable from here:
+The functions live in seven modules by concern and are all importable from here:
 ``base`` (events, refusals, FSM moves), ``submission``, ``controls`` (cancel, expire, retry,
 archive, fail), ``attempts`` (the provider lane's writes for one attempt), ``batches`` (the
-pump's writes for many attempts at once) and ``review`` (one service per outcome of a
+pump's writes for many attempts at once), ``finishing`` (how an attempt's result ends it: one
+decision for the one-job and the batch path) and ``review`` (one service per outcome of a
 reviewer's decision: the only job writes the review app makes).
 """
 
@@ -15,7 +16,6 @@ from ..errors import IdempotencyKeyReused
 from .attempts import (
     add_artifact,
     begin_attempt,
-    finish_attempt,
     mark_running,
     move_to_background_lane,
     record_dispatch,
@@ -34,7 +34,6 @@ from .base import (
 )
 from .batches import (
     begin_attempts,
-    finish_completed_batch,
     mark_running_batch,
     record_dispatches,
 )
@@ -44,6 +43,10 @@ from .controls import (
     expire_job,
     fail_job,
     retry_job,
+)
+from .finishing import (
+    finish_attempt,
+    finish_completed_batch,
 )
 from .review import (
     approve_for_release,

@@ -1,22 +1,16 @@
 """The pump's writes for a batch of attempts, in a few statements whatever its size."""
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
-from django_fsm import can_proceed
 
-from ..errors import (
-    ConcurrentUpdate,
-)
 from ..models import (
-    ACTIVE,
     LIVE_ATTEMPT_STATES,
-    Artifact,
     Attempt,
     Job,
     Status,
 )
-from .base import COMPLETION_FIELDS, completion_for, record_events, refusal, unsaved_event
+from .base import record_events, refusal, unsaved_event
 
 
 @transaction.atomic
@@ -97,7 +91,7 @@ def mark_running_batch(jobs, *, actor="system:poller"):
             )
         )
     if rows:
-        _update_many(
+        update_many(
             Job,
             "status = %s, started_at = %s, updated_at = %s WHERE id = %s",
             ["status", "started_at", "updated_at", "id"],
@@ -116,7 +110,7 @@ def record_dispatches(accepted, *, next_poll_at=None, release=False):
     "started" is when the model got the work, even while the provider still queues it."""
     now = timezone.now()
     next_poll_at = next_poll_at or now
-    _update_many(
+    update_many(
         Attempt,
         "provider_response_id = %s, provider_status = %s, request_id = %s, "
         f"state = '{Attempt.State.IN_FLIGHT}' WHERE id = %s",
@@ -126,7 +120,7 @@ def record_dispatches(accepted, *, next_poll_at=None, release=False):
             for attempt, response_id, provider_status, request_id in accepted
         ],
     )
-    _update_many(
+    update_many(
         Job,
         "next_poll_at = %s, started_at = COALESCE(started_at, %s), "
         "lease_expires_at = CASE WHEN lease_owner = %s THEN NULL ELSE lease_expires_at END, "
@@ -155,164 +149,7 @@ def record_dispatches(accepted, *, next_poll_at=None, release=False):
     )
 
 
-def finish_completed_batch(finished, *, actor="system:poller"):
-    """``finish_attempt`` for a pump's batch of completed responses, in a few statements for
-    the whole batch. ``finished`` holds ``(job, attempt, outcome)`` whose outcome completed.
-
-    Only the plain case is applied here: the attempt is still in flight and is the job's
-    current one, and the job is still active. The job rows are locked while the batch is
-    written and each job still moves through its FSM transition (start, then complete or
-    hold_for_review, as the review router decides), with one event each, exactly as
-    ``finish_attempt`` would. Returns the items left for ``finish_attempt`` one at a time:
-    duplicates, stale or superseded results, and the whole batch if a row changed under it."""
-    try:
-        with transaction.atomic():
-            return _finish_completed_batch(finished, actor)
-    except (ConcurrentUpdate, IntegrityError):
-        return list(finished)  # something moved under the batch: the careful path decides
-
-
-def _finish_completed_batch(finished, actor):
-    ids = [job.pk for job, _, _ in finished]
-    current = {j.pk: j for j in Job.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
-    stored = Attempt.objects.in_bulk([attempt.pk for _, attempt, _ in finished])
-    plain, left = [], []
-    for item in finished:
-        job, attempt, outcome = current[item[0].pk], stored[item[1].pk], item[2]
-        if (
-            attempt.state == Attempt.State.IN_FLIGHT
-            and job.status in ACTIVE
-            and attempt.number == job.attempt_count
-        ):
-            plain.append((job, attempt, outcome))
-        else:
-            left.append(item)
-    if not plain:
-        return left
-    now = timezone.now()
-    latest = dict(
-        Artifact.objects.filter(job_id__in=[job.pk for job, _, _ in plain], kind=Artifact.Kind.TEXT)
-        .values_list("job_id")
-        .annotate(Max("version"))
-    )
-    attempt_rows, job_rows, artifacts, events = [], [], [], []
-    for job, attempt, outcome in plain:
-        from_status, usage = job.status, outcome.usage
-        if job.status == Status.QUEUED:
-            job.start()  # the provider finished before any poll saw it running
-            job.started_at = job.started_at or now
-        done = completion_for(job, now)
-        if not can_proceed(getattr(job, done.transition)):
-            raise ConcurrentUpdate(refusal(job, done.transition))
-        getattr(job, done.transition)()
-        attempt_rows.append(
-            (
-                usage.input_tokens,
-                usage.cached_tokens,
-                usage.output_tokens,
-                usage.reasoning_tokens,
-                usage.cost,
-                usage.price_version,
-                outcome.provider_status or attempt.provider_status,
-                outcome.model or attempt.model,
-                outcome.service_tier,
-                outcome.output,
-                now,
-                outcome.failure_kind,
-                outcome.error_code,
-                outcome.error_message[:2000],
-                outcome.provider_seconds,
-                attempt.pk,
-            )
-        )
-        job_rows.append(
-            (
-                job.status,
-                *(done.changes.get(name) for name in COMPLETION_FIELDS),  # held: the end times NULL
-                now,
-                usage.input_tokens,
-                usage.cached_tokens,
-                usage.output_tokens,
-                usage.reasoning_tokens,
-                usage.cost,
-                job.pk,
-                from_status,
-            )
-        )
-        artifacts.append(
-            Artifact(
-                job=job,
-                kind=Artifact.Kind.TEXT,
-                version=(latest.get(job.pk) or 0) + 1,
-                text=outcome.text,
-                attempt=attempt,
-                note="Model output",
-            )
-        )
-        events.append(
-            unsaved_event(
-                job,
-                done.kind,
-                actor=actor,
-                from_status=from_status,
-                to_status=job.status,
-                message=done.message,
-            )
-        )
-    _update_many(
-        Attempt,
-        "input_tokens = %s, cached_tokens = %s, output_tokens = %s, reasoning_tokens = %s, "
-        "cost = %s, price_version = %s, provider_status = %s, model = %s, service_tier = %s, "
-        "output = %s, finished_at = %s, error_kind = %s, error_code = %s, error_message = %s, "
-        "provider_seconds = %s, "
-        f"state = '{Attempt.State.SUCCEEDED}', is_stale = FALSE WHERE id = %s",
-        [
-            "input_tokens",
-            "cached_tokens",
-            "output_tokens",
-            "reasoning_tokens",
-            "cost",
-            "price_version",
-            "provider_status",
-            "model",
-            "service_tier",
-            "output",
-            "finished_at",
-            "error_kind",
-            "error_code",
-            "error_message",
-            "provider_seconds",
-            "id",
-        ],
-        attempt_rows,
-    )
-    assigned = ["status", *COMPLETION_FIELDS, "updated_at"]
-    changed = _update_many(
-        Job,
-        ", ".join(f"{name} = %s" for name in assigned)
-        + ", input_tokens = input_tokens + %s, cached_tokens = cached_tokens + %s, "
-        "output_tokens = output_tokens + %s, reasoning_tokens = reasoning_tokens + %s, "
-        "cost = cost + %s WHERE id = %s AND status = %s",
-        [
-            *assigned,
-            "input_tokens",
-            "cached_tokens",
-            "output_tokens",
-            "reasoning_tokens",
-            "cost",
-            "id",
-            "status",
-        ],
-        job_rows,
-    )
-    if changed != len(job_rows):  # a status moved although the rows were locked (SQLite)
-        raise ConcurrentUpdate("A job changed while its result was applied.")
-    Artifact.objects.bulk_create(artifacts)
-    record_events(events)
-    return left
-
-
-def _update_many(model, assignments, fields, rows):
+def update_many(model, assignments, fields, rows):
     """One ``UPDATE`` statement run for every row of ``rows`` (psycopg pipelines them); values
     are prepared by the named model fields, as the ORM would. Returns the rows changed."""
     prepare = [model._meta.get_field(name) for name in fields]

@@ -17,6 +17,7 @@ from jobs.errors import (
 )
 from jobs.models import Attempt, FailureKind, Job, JobEvent, PumpSlot, ReviewState, Status
 from jobs.results import AttemptOutcome, Usage
+from jobs.services.finishing import ATTEMPT_RESULT_FIELDS
 from tests.factories import JobFactory, WorkspaceFactory, member_of
 
 S = Status
@@ -419,3 +420,35 @@ def test_reviewer_role_does_not_grant_submission_elsewhere(workspace):
         services.submit_job(
             workspace=other, submitter=reviewer, job_type="summarize_document", input=VALID_INPUT
         )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("authority", "sensitive"), [("read_only", False), ("draft", False)])
+@pytest.mark.parametrize("seen_running", [True, False])
+def test_one_job_and_batch_paths_finish_an_attempt_alike(authority, sensitive, seen_running):
+    """The pump's batch path and ``finish_attempt`` leave the same job, attempt, artifact and
+    events for the same completed result."""
+    outcome = _outcome(model="gpt-test", service_tier="default", provider_seconds=4.5)
+    jobs = [JobFactory(authority_class=authority, is_sensitive=sensitive) for _ in range(2)]
+    attempts = [_in_flight(job) for job in jobs]
+    if seen_running:
+        for job in jobs:
+            services.mark_running(job=job)
+    one, batch = [Job.objects.get(pk=job.pk) for job in jobs]
+    services.finish_attempt(job=one, attempt=attempts[0], outcome=outcome)
+    assert services.finish_completed_batch([(batch, attempts[1], outcome)]) == []
+
+    def state(job, attempt):
+        job.refresh_from_db()
+        attempt.refresh_from_db()
+        skip = {"finished_at"}
+        return (
+            {name: getattr(attempt, name) for name in ATTEMPT_RESULT_FIELDS if name not in skip},
+            (attempt.state, attempt.is_stale),
+            (job.status, job.review_state, job.input_tokens, job.cost, job.started_at is None),
+            (job.completed_at is None, job.finished_at is None, job.next_poll_at, job.lease_owner),
+            [(a.kind, a.version, a.text, a.note) for a in job.artifacts.order_by("id")],
+            [(e.kind, e.from_status, e.to_status, e.message) for e in job.events.order_by("id")],
+        )
+
+    assert state(one, attempts[0]) == state(batch, attempts[1])
