@@ -187,25 +187,16 @@ def _finish_incomplete(job, attempt, outcome, actor, from_status):
                 "Any partial answer is kept; a person should decide what to do next."
             ),
         )
-    return move_job(
+    return _fail(
         job,
-        "fail",
-        actor=actor,
-        from_status=from_status,
-        kind="failed",
-        message=reason,
+        actor,
+        from_status,
+        kind,
+        reason,
         data={"failure_kind": kind, "incomplete_reason": outcome.error_code},
-        failure_kind=kind,
-        failure_reason=reason,
-        failure_retryable=False,
+        retryable=False,
         has_partial_output=bool(outcome.text),
-        needs_human=True,
         provider_finished_at=timezone.now(),
-        finished_at=timezone.now(),
-        next_poll_at=None,
-        lease_owner="",
-        lease_expires_at=None,
-        started_at=job.started_at,
     )
 
 
@@ -215,6 +206,20 @@ def _finish_failed(job, attempt, outcome, actor, from_status):
         return _schedule_retry(job, attempt, outcome, actor, from_status)
     if outcome.retryable:
         reason = f"{reason} Steward tried {job.attempt_count} times."
+    return _fail(
+        job,
+        actor,
+        from_status,
+        outcome.failure_kind or FailureKind.PROVIDER,
+        reason,
+        data={"failure_kind": outcome.failure_kind, "error_code": outcome.error_code},
+        retryable=outcome.retryable,
+    )
+
+
+def _fail(job, actor, from_status, kind, reason, *, data, retryable, **changes):
+    """The attempt's result ends the job as failed; a person is needed unless Steward may
+    retry it."""
     return move_job(
         job,
         "fail",
@@ -222,16 +227,17 @@ def _finish_failed(job, attempt, outcome, actor, from_status):
         from_status=from_status,
         kind="failed",
         message=reason,
-        data={"failure_kind": outcome.failure_kind, "error_code": outcome.error_code},
-        failure_kind=outcome.failure_kind or FailureKind.PROVIDER,
+        data=data,
+        failure_kind=kind,
         failure_reason=reason,
-        failure_retryable=outcome.retryable,
-        needs_human=not outcome.retryable,
+        failure_retryable=retryable,
+        needs_human=not retryable,
         finished_at=timezone.now(),
         next_poll_at=None,
         lease_owner="",
         lease_expires_at=None,
         started_at=job.started_at,
+        **changes,
     )
 
 
