@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "review",
     "notifications",
     "ops",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 
 from . import services
 from .errors import JobError
-from .models import Artifact, Attempt, Job, JobEvent, RefundLedgerEntry
+from .models import Artifact, Attempt, Job, JobEvent
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -177,22 +177,6 @@ class JobEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(RefundLedgerEntry)
-class RefundLedgerEntryAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "order_reference", "amount", "customer_email", "job"]
-    search_fields = ["order_reference", "customer_email"]
-    readonly_fields = [f.name for f in RefundLedgerEntry._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # the ledger is written once by the release step, never by hand
 
     def has_delete_permission(self, request, obj=None):
         return False

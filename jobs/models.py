@@ -413,23 +413,6 @@ class JobEvent(models.Model):
         return redacted
 
 
-class RefundLedgerEntry(models.Model):
-    """The demo refund job's external effect: a local ledger the refund writes to once."""
-
-    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="ledger_entries")
-    idempotency_key = models.CharField(max_length=120, unique=True)
-    order_reference = models.CharField(max_length=40)
-    customer_email = models.EmailField()
-    amount = models.DecimalField(max_digits=10, decimal_places=2)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        verbose_name_plural = "refund ledger entries"
-
-    def __str__(self):
-        return f"refund {self.amount} for {self.order_reference}"
-
-
 class WebhookReceipt(models.Model):
     """One verified provider webhook, stored under a unique event id so a redelivery is a no-op."""
 

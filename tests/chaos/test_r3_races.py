@@ -21,9 +21,10 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.models import Role
+from demo.models import RefundLedgerEntry
 from jobs import execution, provider, services
 from jobs.errors import JobError, TransitionNotAllowed
-from jobs.models import TERMINAL, Artifact, Attempt, Job, RefundLedgerEntry, Status
+from jobs.models import TERMINAL, Artifact, Attempt, Job, Status
 from jobs.provider.client import poll_loop_and_client
 from review import services as review
 from review.errors import ReviewError

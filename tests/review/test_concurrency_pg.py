@@ -5,7 +5,8 @@ import threading
 import pytest
 from django.db import connection
 
-from jobs.models import RefundLedgerEntry, Status
+from demo.models import RefundLedgerEntry
+from jobs.models import Status
 from review import services, tasks
 from review.errors import ClaimHeld
 from review.models import ReleaseRecord, ReviewClaim

@@ -4,8 +4,9 @@ from dataclasses import replace
 
 import pytest
 
+from demo.models import RefundLedgerEntry
 from jobs.job_types import get_job_type, registry
-from jobs.models import FailureKind, JobEvent, RefundLedgerEntry, ReviewState, Status
+from jobs.models import FailureKind, JobEvent, ReviewState, Status
 from review import services, tasks
 from review.models import ReleaseRecord
 from tests.review.drafts import INPUTS, make_draft

@@ -1,15 +1,15 @@
-"""The four demo job types, one per authority class."""
+"""The four demo job types, one per authority class, declared with the public registry."""
 
 from datetime import timedelta
 from decimal import Decimal
 
-from .registry import AuthorityClass, InputField, JobType, Lane, register
+from jobs.job_types import AuthorityClass, InputField, JobType, Lane, register
+
+from .models import RefundLedgerEntry
 
 
 def issue_refund(*, job, idempotency_key):
     """The refund's external effect: one row in the local ledger, keyed so it can't repeat."""
-    from ..models import RefundLedgerEntry
-
     entry, _ = RefundLedgerEntry.objects.get_or_create(
         idempotency_key=idempotency_key,
         defaults={
