@@ -4,7 +4,11 @@ import sys
 
 
 def main():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Task workers fork, so they connect to the database differently (config/workers.py).
+    workers = sys.argv[1:2] == ["run_workers"]
+    os.environ.setdefault(
+        "DJANGO_SETTINGS_MODULE", "config.workers" if workers else "config.settings"
+    )
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -2,7 +2,8 @@
 
 Everything has an embedded default so that a fresh clone runs with no configuration:
 SQLite in WAL mode, django-q2's ORM broker and the bundled fake OpenAI server. Production
-overrides live in ``config/production.py``.
+overrides live in ``config/production.py``, the task workers' in ``config/workers.py``, and the
+tuning knobs (typed, with a default and a sentence each) in ``config/tuning.py``.
 """
 
 import os
@@ -11,12 +12,17 @@ from pathlib import Path
 
 import environ
 
+from .tuning import load_tuning
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DATA_DIR = Path(env("STEWARD_DATA_DIR", default=str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+TUNING = load_tuning(env)
+globals().update(TUNING)  # POLL_BATCH, PUMP_SLOTS, … each a setting of its own
 
 SECRET_KEY = env("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production")
 DEBUG = env.bool("DEBUG", default=True)
@@ -100,7 +106,7 @@ elif env.int("DATABASE_POOL_SIZE", default=8) and "CONN_MAX_AGE" not in os.envir
     # requests waits up to DATABASE_POOL_TIMEOUT seconds for a free one, then gets 503 with
     # Retry-After (config.failures) instead of PostgreSQL's "too many clients". Size it so that
     # web processes × DATABASE_POOL_SIZE + task workers ≤ max_connections (README). Task
-    # workers (run_workers) keep persistent connections of their own instead.
+    # workers keep persistent connections of their own instead (config/workers.py).
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
@@ -109,16 +115,13 @@ elif env.int("DATABASE_POOL_SIZE", default=8) and "CONN_MAX_AGE" not in os.envir
     }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
-# Task workers (manage.py run_workers) keep connections this long unless CONN_MAX_AGE is set.
-WORKER_CONN_MAX_AGE = env.int("WORKER_CONN_MAX_AGE", default=60)
 IS_POSTGRES = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Request bodies (config/bodies.py) -------------------------------------------------------
-# The largest body Steward reads, JSON or form: 413 above it. The largest one a person can send
-# is a review edit of 200,000 characters, at most 2.4 MB as JSON with every character escaped.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("REQUEST_MAX_BYTES", default=3 * 1024 * 1024)
+# The largest body Steward reads, JSON or form: 413 above it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = TUNING["REQUEST_MAX_BYTES"]
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000  # form fields per request: the bulk review form's ids
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
 
@@ -180,14 +183,12 @@ REST_FRAMEWORK = {
     # which is Redis when REDIS_URL is set, so every web process shares the counts.
     "DEFAULT_THROTTLE_CLASSES": ["config.api.UserThrottle", "config.api.TokenThrottle"],
     "DEFAULT_THROTTLE_RATES": {
-        "user": env("API_THROTTLE_USER", default="1200/min"),
-        "token": env("API_THROTTLE_TOKEN", default="600/min"),
+        "user": TUNING["API_THROTTLE_USER"],
+        "token": TUNING["API_THROTTLE_TOKEN"],
     },
     "EXCEPTION_HANDLER": "config.api.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.api_schema.ProblemAutoSchema",
 }
-# How long one event stream stays open before the client reconnects with Last-Event-ID.
-API_EVENT_STREAM_MAX_SECONDS = env.int("API_EVENT_STREAM_MAX_SECONDS", default=300)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Steward API",
@@ -238,13 +239,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Steward <steward@localho
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- Outgoing webhooks -----------------------------------------------------------------------
-# Attempts per delivery and the backoff between them (base, 2×base, 4×base … capped).
-WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=6)
 # Off: endpoints on loopback, private or link-local addresses are refused (SSRF). Turn on only
 # where the receivers live on your own network.
 WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
-WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30.0)
-WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
 
 # --- Provider ------------------------------------------------------------------------------
 # Real OpenAI only when a key is set; otherwise the bundled fake server (same code path).
@@ -280,44 +277,6 @@ LOGGING = {
 # --- Execution -----------------------------------------------------------------------------
 # Scenario knobs the bundled fake reads from request metadata; the demo makes jobs take a few
 # seconds so a person can watch them move. Ignored with real OpenAI.
-FAKE_OPENAI_DEFAULTS = {"fake_duration": env("FAKE_OPENAI_DURATION", default="4")}
+FAKE_OPENAI_DEFAULTS = {"fake_duration": TUNING["FAKE_OPENAI_DURATION"]}
 # When provider webhooks reach Steward, polling is only a safety net and can be sparse.
 OPENAI_WEBHOOKS_ENABLED = env.bool("OPENAI_WEBHOOKS_ENABLED", default=False)
-# With webhooks on: seconds between safety-net polls; keep it well under the provider's
-# ten-minute retention so a lost webhook's result is still read.
-WEBHOOK_SAFETY_POLL_SECONDS = env.float("WEBHOOK_SAFETY_POLL_SECONDS", default=540.0)
-POLL_MIN_INTERVAL = env.float("POLL_MIN_INTERVAL", default=1.5)  # seconds
-POLL_MAX_INTERVAL = env.float("POLL_MAX_INTERVAL", default=60.0)
-POLL_BATCH = env.int("POLL_BATCH", default=500)
-# The first look at a new attempt waits for its job type's shortest recent run times (0.9 × the
-# 2nd percentile of the latest POLL_LEARN_SAMPLES, with at least POLL_LEARN_MIN_SAMPLES known;
-# jobs/execution/pacing.py). POLL_LEARN_SAMPLES=0 turns learning off.
-POLL_LEARN_SAMPLES = env.int("POLL_LEARN_SAMPLES", default=200)
-POLL_LEARN_MIN_SAMPLES = env.int("POLL_LEARN_MIN_SAMPLES", default=20)
-POLL_LEARN_REFRESH_SECONDS = env.float("POLL_LEARN_REFRESH_SECONDS", default=300.0)
-# New attempts one pump turn starts at most; the rest of a burst is left to the dispatch tasks
-# and later turns, so polling and the pump's heartbeat never wait behind a long burst.
-PUMP_STARTS_PER_TURN = env.int("PUMP_STARTS_PER_TURN", default=32)
-POLL_LEASE_SECONDS = env.int("POLL_LEASE_SECONDS", default=30)
-PUMP_SLOTS = env.int("PUMP_SLOTS", default=1)  # poller loops across all clusters
-PUMP_RUN_SECONDS = env.int("PUMP_RUN_SECONDS", default=50)
-# ...and keeps going this long at most while its successor waits in the task queue (stay
-# under Q_CLUSTER's task timeout)
-PUMP_MAX_SECONDS = env.int("PUMP_MAX_SECONDS", default=80)
-PUMP_STALE_SECONDS = env.int("PUMP_STALE_SECONDS", default=20)  # silent this long: restart
-# run_workers starts a new task cluster when one has looked wedged this long (jobs.cluster)
-WORKER_WEDGE_SECONDS = env.int("WORKER_WEDGE_SECONDS", default=15)
-SYNC_LANE_TIMEOUT = env.float("SYNC_LANE_TIMEOUT", default=20.0)
-PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=30.0)  # seconds per provider call
-# The pump's retrieves and creates go over a lean HTTP/1.1 transport (jobs/provider/transport.py);
-# off: the SDK's default httpx transport (e.g. to debug with httpx's logging).
-PROVIDER_LEAN_HTTP = env.bool("PROVIDER_LEAN_HTTP", default=True)
-# The pump's async SDK client: "lean" (the transport above), "aiohttp" (the SDK's
-# DefaultAioHttpClient, needs openai[aiohttp]) or "httpx" (the SDK's default). bench/retrieve_cpu.py
-# measures the three.
-PROVIDER_HTTP = env("PROVIDER_HTTP", default="lean" if PROVIDER_LEAN_HTTP else "httpx")
-CIRCUIT_MIN_CALLS = env.int("CIRCUIT_MIN_CALLS", default=20)
-CIRCUIT_ERROR_RATE = env.float("CIRCUIT_ERROR_RATE", default=0.5)
-# While an admin pauses a workspace's dispatch (ops page), its queued jobs are looked at again
-# this often, so work starts within seconds of a resume.
-DISPATCH_PAUSE_RECHECK_SECONDS = env.int("DISPATCH_PAUSE_RECHECK_SECONDS", default=5)

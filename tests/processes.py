@@ -52,12 +52,15 @@ class Cluster:
         log_dir = ROOT / "var" / "test-logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"qcluster-{self.env.get('Q_CLUSTER_NAME', 'default')}.log"
+        env = dict(self.env)
+        if env.get("DJANGO_SETTINGS_MODULE", "config.settings") == "config.settings":
+            env["DJANGO_SETTINGS_MODULE"] = "config.workers"  # the web settings, for workers
         with open(self.log_path, "ab") as log:
             self.log_offset = log.tell()  # tests of one queue name share the file
             self.process = subprocess.Popen(
                 [sys.executable, "manage.py", "run_workers", "--skip-checks"],
                 cwd=ROOT,
-                env=self.env,
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

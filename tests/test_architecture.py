@@ -93,3 +93,37 @@ def test_only_jobs_services_change_status_or_review_state(field):
         if _writes_job_rows(node) and any(kw.arg == field for kw in node.keywords)
     ]
     assert found == []
+
+
+def _import_time_nodes(tree):
+    """Nodes that run when the module is imported: everything outside function bodies."""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            stack.extend(node.decorator_list if not isinstance(node, ast.Lambda) else [])
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+# Django's own pattern (a model's foreign key names the user model when the class is built), and
+# the settings modules and entry points, which exist to read the environment at import.
+IMPORT_TIME_ALLOWED = {("settings", "AUTH_USER_MODEL")}
+ENTRY_POINTS = {"settings.py", "production.py", "workers.py", "asgi.py", "wsgi.py"}
+
+
+def test_no_module_reads_settings_or_the_environment_at_import():
+    """Settings are read when code runs, so tests and workers that change them are obeyed."""
+    found = []
+    for path, tree in SOURCES:
+        if _app_of(path) == "config" and path.name in ENTRY_POINTS:
+            continue
+        for node in _import_time_nodes(tree):
+            if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)):
+                continue
+            read = (node.value.id, node.attr)
+            is_setting = read[0] == "settings" and read[1].isupper()
+            if (is_setting or read == ("os", "environ")) and read not in IMPORT_TIME_ALLOWED:
+                found.append(f"{_where(path, node)} reads {read[0]}.{read[1]}")
+    assert found == []

@@ -21,7 +21,15 @@ def production(tmp_path, *command, **env):
         "STEWARD_DATA_DIR": str(tmp_path),
         **env,
     }
-    for name in ("DATABASE_URL", "OPENAI_WEBHOOK_SECRET", "OPENAI_WEBHOOKS_ENABLED", "DEBUG"):
+    for name in (
+        "DATABASE_URL",
+        "DATABASE_POOL_SIZE",
+        "CONN_MAX_AGE",
+        "WORKER_CONN_MAX_AGE",
+        "OPENAI_WEBHOOK_SECRET",
+        "OPENAI_WEBHOOKS_ENABLED",
+        "DEBUG",
+    ):
         if name not in env:
             full_env.pop(name, None)
     return subprocess.run(
@@ -76,3 +84,33 @@ def test_production_static_files_have_hashed_names(tmp_path):
     )
     result = production(tmp_path, "-c", code)
     assert result.stdout.strip().endswith("CompressedManifestStaticFilesStorage"), result.stderr
+
+
+SHOW_DATABASE = (
+    "-c",
+    "import django; django.setup(); from django.conf import settings as s; "
+    "d = s.DATABASES['default']; "
+    "print(s.DEBUG, 'pool' in d.get('OPTIONS', {}), d['CONN_MAX_AGE'], "
+    "d.get('CONN_HEALTH_CHECKS'))",
+)
+PG = "postgres://postgres@127.0.0.1:5432/steward_settings_check"  # settings only; no connection
+
+
+def test_web_processes_pool_connections_and_workers_keep_their_own(tmp_path):
+    """Forked workers must not inherit the web pool (its threads do not survive a fork)."""
+    web = production(tmp_path, *SHOW_DATABASE, DATABASE_URL=PG)
+    workers = production(
+        tmp_path,
+        *SHOW_DATABASE,
+        DATABASE_URL=PG,
+        DJANGO_SETTINGS_MODULE="config.workers",
+        STEWARD_WEB_SETTINGS="config.production",
+    )
+    assert web.stdout.split() == ["False", "True", "0", "False"], web.stderr
+    assert workers.stdout.split() == ["False", "False", "60", "True"], workers.stderr
+
+
+def test_run_workers_refuses_the_web_settings(tmp_path):
+    refused = production(tmp_path, "manage.py", "run_workers", "--skip-checks")
+    assert refused.returncode == 1
+    assert "run_workers needs the worker settings" in refused.stderr

@@ -24,10 +24,6 @@ from .dispatch import dispatch_claimed
 from .pacing import first_look, next_look, poll_interval
 
 log = logging.getLogger(__name__)
-# Opt-in instrumentation for benchmarks and chaos suites: a file that collects one line per
-# retrieve (bench/p1_inflight.py reads slip from it; tests/chaos checks no job is polled twice
-# at once).
-POLL_LOG = os.environ.get("STEWARD_POLL_LOG", "")
 
 
 def process_claimed(jobs, owner):
@@ -120,7 +116,7 @@ def poll(pairs):
     began = timezone.now()
     snapshots = provider.retrieve_many([a.provider_response_id for _, a in pairs])
     now = timezone.now()
-    if POLL_LOG:
+    if settings.STEWARD_POLL_LOG:
         _log_polls(pairs, began, now)
     Attempt.objects.filter(pk__in=[a.pk for _, a in pairs]).update(polls=F("polls") + 1)
     ok = failed = limited = 0
@@ -217,14 +213,16 @@ def _reschedule(jobs):
 def _log_polls(pairs, began, now):
     """Append ``<answered epoch> <job id> <seconds late> <asked epoch> <lease owner> <pid>``
     per retrieve, in one write so lines from several processes never interleave. Off unless
-    STEWARD_POLL_LOG names a file."""
+    the STEWARD_POLL_LOG setting names a file: opt-in instrumentation for benchmarks and chaos
+    suites (bench/p1_inflight.py reads slip from it; tests/chaos checks no job is polled twice at
+    once)."""
     lines = "".join(
         f"{now.timestamp():.3f} {job.pk} {(now - job.next_poll_at).total_seconds():.3f} "
         f"{began.timestamp():.3f} {job.lease_owner} {os.getpid()}\n"
         for job, _ in pairs
         if job.next_poll_at
     )
-    fd = os.open(POLL_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(settings.STEWARD_POLL_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, lines.encode())
     finally:
