@@ -20,7 +20,7 @@ The sum row of each table is the P1 figure. Forked children count the pages they
 their parent in their own RSS, so what the sentinel loads before it forks is counted once per
 process; PSS shares those pages out. Roles come from django-q2's cluster status (the workers'
 pids); the root is ``run_workers`` itself, which is the sentinel and runs the pusher and the
-monitor as threads (jobs.cluster).
+monitor as threads (jobs.execution.cluster).
 """
 
 import argparse

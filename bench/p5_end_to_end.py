@@ -285,7 +285,7 @@ def cluster_stat():
 def roles(stat):
     if stat is None:
         return {}
-    # run_workers is the sentinel; its pusher and monitor are threads of it (jobs.cluster)
+    # run_workers is the sentinel; its pusher and monitor are threads of it (jobs.execution.cluster)
     named = {stat.sentinel: "sentinel (pusher, monitor)"}
     named.update({pid: "worker" for pid in stat.workers})
     return named

@@ -1,11 +1,12 @@
 """CPU per retrieve in the pump's SDK client: the SDK's default httpx transport, the SDK's
-aiohttp client (``openai[aiohttp]``) and the lean transport (jobs/provider/transport.py), in one
+aiohttp client (``openai[aiohttp]``) and the lean transport
+(jobs/execution/provider/transport.py), in one
 run against one fake OpenAI server.
 
     python bench/retrieve_cpu.py --responses 500 --rounds 4 --repeats 3
 
 Creates ``--responses`` long-running background responses at the fake, then for each design
-(alternating, ``--repeats`` times) runs ``jobs.provider.retrieve_many`` over all of them
+(alternating, ``--repeats`` times) runs ``jobs.execution.provider.retrieve_many`` over all of them
 ``--rounds`` times, 16 at a time, as a pump turn does, and prints this process's CPU
 milliseconds per retrieve (getrusage, user + system) and retrieves per second of wall time.
 The fake server runs in its own process; its CPU is not counted.
@@ -40,8 +41,8 @@ def main(argv=None):
     from django.conf import settings
 
     from fake_openai.testing import FakeServer
-    from jobs import provider
-    from jobs.provider.client import reset_clients
+    from jobs.execution import provider
+    from jobs.execution.provider.client import reset_clients
 
     started, load = common.utc_now_text(), common.machine_notes()
     designs = {"SDK default transport": "httpx", "SDK aiohttp client": "aiohttp"}

@@ -45,7 +45,9 @@ class Tuning:
     )
     PUMP_STALE_SECONDS: int = knob(20, "A pump slot silent this long is restarted.")
     WORKER_WEDGE_SECONDS: int = knob(
-        15, "run_workers replaces a cluster that has looked wedged this long (jobs/cluster.py)."
+        15,
+        "run_workers replaces a cluster that has looked wedged this long "
+        "(jobs/execution/cluster.py).",
     )
     WORKER_CONN_MAX_AGE: int = knob(
         60, "Seconds a task worker keeps its PostgreSQL connection between tasks."
@@ -61,7 +63,7 @@ class Tuning:
     PROVIDER_TIMEOUT: float = knob(30.0, "Seconds one provider call may take.")
     PROVIDER_HTTP: str = knob(
         "lean",
-        "The pump's HTTP client: lean (jobs/provider/transport.py), aiohttp (the SDK's "
+        "The pump's HTTP client: lean (jobs/execution/provider/transport.py), aiohttp (the SDK's "
         "DefaultAioHttpClient) or httpx (the SDK's default); bench/retrieve_cpu.py compares them.",
     )
     SYNC_LANE_TIMEOUT: float = knob(

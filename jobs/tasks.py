@@ -4,7 +4,7 @@ Tasks are safe to run twice: every one of them claims its job (or slot) before a
 """
 
 from . import execution, retention
-from .cluster import stopping
+from .execution.cluster import stopping
 from .queue import enqueue
 
 

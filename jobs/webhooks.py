@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 from config.problems import problem_response
 
 from . import execution
-from .provider import InvalidWebhook
+from .execution.provider import InvalidWebhook
 
 log = logging.getLogger(__name__)
 

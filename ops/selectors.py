@@ -26,7 +26,7 @@ from django.db.models import Case, Count, DateTimeField, F, Q, Sum, Value, When
 
 from accounts.models import Role
 from accounts.selectors import memberships_of
-from jobs import circuit
+from jobs.execution import circuit
 from jobs.models import (
     ACTIVE,
     OPEN,

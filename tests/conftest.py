@@ -8,8 +8,8 @@ from accounts.models import Role
 from fake_openai.testing import FakeServer
 from jobs import services as job_services
 from jobs.execution import pacing
+from jobs.execution.provider.client import reset_clients
 from jobs.models import Artifact, ReviewState, Status
-from jobs.provider.client import reset_clients
 from jobs.services import base as services_base
 from tests.factories import JobFactory, WorkspaceFactory, member_of
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from .. import circuit, provider, services
+from .. import services
 from ..job_types import get_job_type
 from ..models import (
     ACTIVE,
@@ -14,10 +14,11 @@ from ..models import (
     DispatchPause,
     Job,
 )
-from ..provider import ProviderError, outcome_from_error
 from ..queue import enqueue
+from . import circuit, provider
 from .claims import release_job
 from .pacing import first_look, next_look
+from .provider import ProviderError, outcome_from_error
 
 log = logging.getLogger(__name__)
 

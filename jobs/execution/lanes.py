@@ -10,7 +10,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import circuit, provider, services
+from .. import services
 from ..job_types import get_job_type
 from ..models import (
     ACTIVE,
@@ -19,9 +19,10 @@ from ..models import (
     Status,
     WebhookReceipt,
 )
-from ..provider import ProviderError, outcome_from_error
 from ..queue import enqueue
+from . import circuit, provider
 from .claims import claim_due, lease_length, release_job, worker_name
+from .provider import ProviderError, outcome_from_error
 
 log = logging.getLogger(__name__)
 # How far back an unrecorded create may still be answered by a webhook (background responses

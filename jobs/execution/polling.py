@@ -10,18 +10,19 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .. import circuit, provider, services
+from .. import services
 from ..errors import JobError
 from ..models import (
     Attempt,
     Job,
     Status,
 )
-from ..provider import ProviderError
 from ..queue import enqueue
+from . import circuit, provider
 from .claims import lease_length, release_job, release_many
 from .dispatch import dispatch_claimed
 from .pacing import first_look, next_look, poll_interval
+from .provider import ProviderError
 
 log = logging.getLogger(__name__)
 

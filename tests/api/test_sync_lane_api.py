@@ -3,8 +3,8 @@
 import pytest
 
 from accounts.services import create_api_token
+from jobs.execution.provider.client import reset_clients
 from jobs.models import Job
-from jobs.provider.client import reset_clients
 from tests.factories import WorkspaceFactory, member_of
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -42,7 +42,8 @@ def chaos_env(fake):
             "POLL_LEASE_SECONDS": 5,
             "POLL_MIN_INTERVAL": 0.3,
             "FAKE_OPENAI_DURATION": 1,
-            # a cluster wedged by a killed worker is replaced after this long (jobs.cluster)
+            # a cluster wedged by a killed worker is replaced after this long
+            # (jobs.execution.cluster)
             "WORKER_WEDGE_SECONDS": 5,
         }
         values.update(extra)

@@ -243,7 +243,7 @@ def test_worker_and_cluster_kills_lose_and_duplicate_nothing(
         attempts=len(attempts),
         attempt_states=dict(states),
         orphans=len(orphans),
-        # clusters a killed worker wedged, replaced by run_workers (jobs.cluster)
+        # clusters a killed worker wedged, replaced by run_workers (jobs.execution.cluster)
         wedged_clusters_replaced=clusters.started[0]
         .log_since_start()
         .count("the task cluster is wedged"),

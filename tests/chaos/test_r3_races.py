@@ -22,10 +22,11 @@ from django.utils import timezone
 
 from accounts.models import Role
 from demo.models import RefundLedgerEntry
-from jobs import execution, provider, services
+from jobs import execution, services
 from jobs.errors import JobError, TransitionNotAllowed
+from jobs.execution import provider
+from jobs.execution.provider.client import poll_loop_and_client
 from jobs.models import TERMINAL, Artifact, Attempt, Job, Status
-from jobs.provider.client import poll_loop_and_client
 from review import services as review
 from review.errors import ReviewError
 from review.models import Decision, ReleaseRecord

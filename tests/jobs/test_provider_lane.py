@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import circuit, execution, services
+from jobs import execution, services
+from jobs.execution import circuit
 from jobs.job_types import get_job_type
 from jobs.models import Attempt, CircuitState, Job, Priority, Status
 from tests.factories import WorkspaceFactory, member_of
@@ -221,7 +222,7 @@ def test_500_then_success(fake):
 
 def test_timeout_is_classified_and_retried(fake, settings):
     settings.PROVIDER_TIMEOUT = 0.5
-    from jobs.provider.client import reset_clients
+    from jobs.execution.provider.client import reset_clients
 
     reset_clients()
     fake.configure(faults={"slow": 1.0}, slow_seconds=2)
@@ -283,7 +284,7 @@ def test_vanished_response_fails_with_a_clear_reason(fake):
 
 
 def test_worker_crash_between_create_and_save_starts_a_new_attempt_and_adopts_orphan(fake):
-    from jobs import provider
+    from jobs.execution import provider
 
     job = submit(directive="[fake:duration=0.2]")
     job = Job.objects.get(pk=job.pk)

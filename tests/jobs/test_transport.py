@@ -1,5 +1,6 @@
-"""The pump client's lean HTTP/1.1 transport (jobs/provider/transport.py) against small real
-servers that frame their answers the ways HTTP allows, and the SDK over it against the fake."""
+"""The pump client's lean HTTP/1.1 transport (jobs/execution/provider/transport.py) against
+small real servers that frame their answers the ways HTTP allows, and the SDK over it against
+the fake."""
 
 import asyncio
 import json
@@ -9,14 +10,15 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from jobs.provider.transport import LeanTransport
+from jobs.execution.provider.transport import LeanTransport
 from tests.processes import wait_for
 
 
 class Server:
     """An HTTP/1.1 server on a free port that answers ``GET /length`` with a Content-Length
     body, ``GET /chunked`` with a chunked one, ``/drop`` by closing the connection without a
-    word when it is not the connection's first request, and ``/slow`` after 2 s."""
+    word when it is not the connection's first request, ``/close`` with a body that ends when
+    the server closes the connection, ``/headers`` with 200 headers, and ``/slow`` after 2 s."""
 
     def __init__(self, keep_alive=None):
         self.connections = 0
@@ -52,6 +54,8 @@ class Server:
                 writer.write(self.answer(path, served))
                 await writer.drain()
                 served += 1
+                if path == "/close":
+                    break
         except TimeoutError:
             pass  # idle past its keep-alive: the server hangs up, as real ones do
         finally:
@@ -61,6 +65,11 @@ class Server:
     @staticmethod
     def answer(path, served):
         body = json.dumps({"path": path, "served": served}).encode()
+        if path == "/close":
+            return b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body
+        if path == "/headers":
+            many = b"".join(b"X-Filler-%d: x\r\n" % n for n in range(200))
+            return b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (many, len(body), body)
         if path == "/chunked":
             half = len(body) // 2
             chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (body[:half], body[half:]))
@@ -84,6 +93,28 @@ def test_answers_framed_by_length_or_in_chunks_are_read_whole_over_one_kept_conn
         (200, {"path": path, "served": served})
         for served, path in enumerate(("/length", "/chunked") * 3)
     ]
+
+
+@pytest.mark.parametrize("path", ["/length", "/chunked", "/close"])
+def test_an_answer_larger_than_the_bound_fails_whatever_its_framing(monkeypatch, path):
+    """A broken or hostile server cannot make a worker hold an unbounded answer."""
+    monkeypatch.setattr("jobs.execution.provider.transport.MAX_BODY_BYTES", 16)
+
+    async def scenario():
+        async with Server() as server, client(base_url=server.url) as http:
+            with pytest.raises(httpx.ReadError, match="larger than 16 bytes"):
+                await http.get(path)
+
+    asyncio.run(scenario())
+
+
+def test_an_answer_with_too_many_headers_fails():
+    async def scenario():
+        async with Server() as server, client(base_url=server.url) as http:
+            with pytest.raises(httpx.ReadError, match="more than 128 headers"):
+                await http.get("/headers")
+
+    asyncio.run(scenario())
 
 
 def test_a_get_the_server_dropped_on_a_kept_connection_is_sent_again_on_a_new_one():
@@ -184,7 +215,7 @@ def test_a_refused_connection_is_a_connect_error():
 @pytest.mark.parametrize("wire", ["lean", "aiohttp", "httpx"])
 def test_the_pump_client_creates_and_retrieves_at_the_fake_on_each_wire(fake, settings, wire):
     """``PROVIDER_HTTP`` chooses the pump's wire (bench/retrieve_cpu.py compares them)."""
-    from jobs.provider.client import async_client
+    from jobs.execution.provider.client import async_client
 
     settings.PROVIDER_HTTP = wire
 

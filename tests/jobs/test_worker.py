@@ -110,7 +110,8 @@ def test_sigkill_mid_poll_loses_no_job(start_cluster):
 def test_a_cluster_wedged_by_a_killed_idle_worker_is_replaced_and_runs_new_work(start_cluster):
     """django-q2's idle worker holds the task queue's read lock while it waits for a task; if
     it is SIGKILLed then, every other worker waits for that lock forever and the cluster runs
-    nothing again (jobs.cluster). Killing all the workers is sure to kill the lock's holder.
+    nothing again (jobs.execution.cluster). Killing all the workers is sure to kill the lock's
+    holder.
     run_workers must notice, start a new cluster, and a job submitted afterwards complete."""
     cluster = start_cluster(Q_WORKERS=2, WORKER_WEDGE_SECONDS=3)
     pids = wait_for(lambda: len(cluster.worker_pids()) == 2 and cluster.worker_pids(), timeout=30)

@@ -1,14 +1,14 @@
 """``manage.py run_workers``: Steward's task workers (django-q2's cluster in three processes,
-restarted when a killed worker wedged it; see ``jobs.cluster``). Run it with ``--skip-checks``,
-as qcluster, under the worker settings (``config.workers``, which ``manage.py`` picks for this
-command unless ``DJANGO_SETTINGS_MODULE`` says otherwise)."""
+restarted when a killed worker wedged it; see ``jobs.execution.cluster``). Run it with
+``--skip-checks``, as qcluster, under the worker settings (``config.workers``, which
+``manage.py`` picks for this command unless ``DJANGO_SETTINGS_MODULE`` says otherwise)."""
 
 import sys
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.cluster import supervise
+from jobs.execution.cluster import supervise
 
 
 class Command(BaseCommand):

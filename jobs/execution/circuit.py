@@ -16,7 +16,7 @@ from django.db.models import F, Func, IntegerField, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import CircuitState, ProviderCallWindow
+from ..models import CircuitState, ProviderCallWindow
 
 WINDOW = timedelta(seconds=60)
 PROBES = 3

@@ -19,7 +19,7 @@ from django.conf import settings
 from config.bodies import BodyRejected, parse_json
 from config.text import storable, storable_json
 
-from ..results import AttemptOutcome, Usage
+from ...results import AttemptOutcome, Usage
 from .client import create_loop_and_client, creator, poll_loop_and_client, sync_client, using_fake
 from .pricing import cost_of
 

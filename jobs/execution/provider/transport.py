@@ -11,6 +11,10 @@ server hung up), the request written in one piece and the answer read by ``Conte
 or chunked framing. Measured in-process against the fake, 500 retrieves
 16 at a time: ~0.63 ms of CPU per retrieve instead of ~1.3 ms (bench/RESULTS.md).
 
+What it reads is bounded: at most ``MAX_HEADERS`` header lines of at most 64 KiB each, and a
+body of at most ``MAX_BODY_BYTES`` whatever its framing; a larger answer fails the request as a
+read error instead of growing the worker's memory.
+
 What it does not do, by design: HTTP/2, ``Expect: 100-continue``, response streaming (the
 client that streams Server-Sent Events is the SDK's default one, see ``client.py``), proxies
 (httpx routes proxied URLs through its own transports when ``HTTPS_PROXY`` and friends are
@@ -27,6 +31,12 @@ import time
 import httpx2 as httpx
 
 NO_BODY = {204, 304}
+# What one answer may hold. A retrieve of a finished response carries its whole output; the
+# largest the API returns (128k output tokens with reasoning summaries and usage) is a few MB
+# of JSON, so 64 MiB leaves room while a broken or hostile server cannot make a worker hold
+# more. Header lines are bounded by the stream's own limit (64 KiB, asyncio's default).
+MAX_BODY_BYTES = 64 * 1024 * 1024
+MAX_HEADERS = 128
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -150,6 +160,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
         while (line := await reader.readline()) not in (b"\r\n", b"\n"):
             if not line:
                 raise ValueError("the answer ended inside its headers")
+            if len(headers) >= MAX_HEADERS:
+                raise ValueError(f"the answer has more than {MAX_HEADERS} headers")
             name, _, value = line.partition(b":")
             name, value = name.strip(), value.strip()
             lower = name.lower()
@@ -157,15 +169,16 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 chunked = value.lower().endswith(b"chunked")
                 continue  # the body handed on is whole
             if lower == b"content-length":
-                length = int(value)
+                length = _within_limit(int(value))
             elif lower == b"connection":
                 keep = b"close" not in value.lower() and (keep or b"keep-alive" in value.lower())
             headers.append((name, value))
         if method == "HEAD" or status in NO_BODY or status < 200:
             return status, headers, b"", keep
         if chunked:
-            parts = []
+            parts, total = [], 0
             while size := _chunk_size(await reader.readline()):
+                total = _within_limit(total + size)
                 parts.append(await reader.readexactly(size))
                 await reader.readexactly(2)
             while (await reader.readline()) not in (b"\r\n", b"\n", b""):
@@ -173,13 +186,21 @@ class LeanTransport(httpx.AsyncBaseTransport):
             return status, headers, b"".join(parts), keep
         if length is not None:
             return status, headers, await reader.readexactly(length), keep
-        return status, headers, await reader.read(), False  # until the server closes
+        body = await reader.read(MAX_BODY_BYTES + 1)  # until the server closes
+        _within_limit(len(body))
+        return status, headers, body, False
 
     async def aclose(self):
         for idle in self._idle.values():
             for _, writer, _ in idle:
                 writer.close()
         self._idle.clear()
+
+
+def _within_limit(size):
+    if size > MAX_BODY_BYTES:
+        raise ValueError(f"the answer is larger than {MAX_BODY_BYTES} bytes")
+    return size
 
 
 def _chunk_size(line):
