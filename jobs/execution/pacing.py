@@ -37,13 +37,26 @@ from ..models import Attempt
 _learned: dict[str, tuple[float, float]] = {}
 
 
+def _backoff(age_seconds):
+    base = min(max(settings.POLL_MIN_INTERVAL, age_seconds * 0.1), settings.POLL_MAX_INTERVAL)
+    return base * random.uniform(0.9, 1.0)
+
+
 def poll_interval(age_seconds):
     """Seconds until the next look: short at first, about a tenth of the age later, capped."""
     if settings.OPENAI_WEBHOOKS_ENABLED:
-        base = settings.WEBHOOK_SAFETY_POLL_SECONDS
-    else:
-        base = min(max(settings.POLL_MIN_INTERVAL, age_seconds * 0.1), settings.POLL_MAX_INTERVAL)
-    return base * random.uniform(0.9, 1.0)
+        return settings.WEBHOOK_SAFETY_POLL_SECONDS * random.uniform(0.9, 1.0)
+    return _backoff(age_seconds)
+
+
+def start_look(age_seconds):
+    """Seconds until the next look at an attempt the provider accepted but has not started
+    (status ``queued``): the plain backoff, whether webhooks are on or a first look was
+    learned. Neither tells when the model starts (the provider sends no webhook for it, and
+    learned run times say when work ends), and until a look sees it working the job's page
+    says it is queued. ``START_LOOKS`` bounds what this costs: after that many looks at a job
+    still queued, the usual pacing resumes. Work that starts on creation costs no look at all."""
+    return _backoff(age_seconds)
 
 
 def next_look(age_seconds, first_look=0.0):

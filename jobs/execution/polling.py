@@ -21,7 +21,7 @@ from ..queue import enqueue
 from . import circuit, provider
 from .claims import lease_length, release_job, release_many
 from .dispatch import dispatch_claimed
-from .pacing import first_look, next_look, poll_interval
+from .pacing import first_look, next_look, poll_interval, start_look
 from .provider import ProviderError
 
 log = logging.getLogger(__name__)
@@ -144,10 +144,13 @@ def poll(pairs):
         if result.outcome is not None:
             _apply_result(job, attempt, result.outcome)
             continue
+        age = (now - attempt.started_at).total_seconds()
         if result.is_working and job.status == Status.QUEUED:
             starting.add(job.pk)
-        age = (now - attempt.started_at).total_seconds()
-        job.next_poll_at = now + timedelta(seconds=next_look(age, first_look(job.job_type)))
+        if result.is_working or attempt.polls + 1 >= settings.START_LOOKS:
+            job.next_poll_at = now + timedelta(seconds=next_look(age, first_look(job.job_type)))
+        else:  # still queued at the provider: look again soon to see the model start
+            job.next_poll_at = now + timedelta(seconds=start_look(age))
         waiting.append(job)
     if starting:
         # a job that could not start (canceled meanwhile) keeps its lease until it lapses

@@ -45,7 +45,7 @@ def test_a_completed_attempt_records_how_long_the_provider_worked(fake):
 
 def test_the_first_look_waits_for_the_job_types_shortest_recent_runs(fake):
     past_runs(range(40, 90))  # 50 runs of 40-89 s: the 2nd percentile is 40 s
-    job = submit(directive="[fake:duration=60]")
+    job = submit(directive="[fake:duration=60;queued_for=0]")
     execution.dispatch_job(job.pk)
     assert 0.9 * 40 - 1 <= seconds_until_next_look(job) <= 0.9 * 40
 
@@ -68,7 +68,7 @@ def test_a_job_type_whose_runs_reach_down_to_seconds_keeps_its_early_looks(fake)
 
 def test_a_look_before_the_learned_first_look_waits_for_it_not_for_the_backoff(fake):
     past_runs(range(40, 90))
-    job = submit(directive="[fake:duration=60]")
+    job = submit(directive="[fake:duration=60;queued_for=0]")
     execution.dispatch_job(job.pk)
     started = Attempt.objects.get(job=job).started_at
     Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())  # e.g. a stray wake-up
@@ -89,3 +89,56 @@ def test_with_webhooks_the_safety_poll_ignores_learned_run_times(fake, settings)
     settings.OPENAI_WEBHOOKS_ENABLED = True
     assert pacing.first_look("summarize_document") == 0
     assert pacing.next_look(0) >= 0.9 * settings.WEBHOOK_SAFETY_POLL_SECONDS
+
+
+# --- when the model starts: the job is running as soon as Steward can know it -------------
+
+
+def _story(job):
+    return [
+        (e.kind, e.from_status, e.to_status)
+        for e in reload(job).events.order_by("id")
+        if e.kind in ("dispatched", "running")
+    ]
+
+
+@pytest.mark.parametrize("webhooks", [False, True])
+def test_a_job_the_model_starts_on_creation_is_running_from_its_dispatch(fake, settings, webhooks):
+    settings.OPENAI_WEBHOOKS_ENABLED = webhooks
+    job = submit(directive="[fake:duration=60;queued_for=0]")
+    execution.dispatch_job(job.pk)
+    assert reload(job).status == Status.RUNNING
+    assert _story(job) == [
+        ("dispatched", Status.QUEUED, Status.QUEUED),
+        ("running", Status.QUEUED, Status.RUNNING),
+    ]
+
+
+@pytest.mark.parametrize("webhooks", [False, True])
+def test_a_job_the_provider_queues_is_looked_at_soon_and_runs_once_the_model_starts(
+    fake, settings, webhooks
+):
+    """No webhook says the model started, and a learned first look or the webhook safety poll
+    would leave the page saying "queued" for minutes: a queued create gets early looks."""
+    settings.OPENAI_WEBHOOKS_ENABLED = webhooks
+    past_runs(range(40, 90))  # a learned first look of 36 s must not delay the start
+    job = submit(directive="[fake:duration=60;queued_for=0.5]")
+    execution.dispatch_job(job.pk)
+    assert reload(job).status == Status.QUEUED
+    assert seconds_until_next_look(job) <= settings.POLL_MIN_INTERVAL
+    pump_until(lambda: reload(job).status == Status.RUNNING)
+    assert _story(job)[-1] == ("running", Status.QUEUED, Status.RUNNING)
+    assert seconds_until_next_look(job) > settings.POLL_MIN_INTERVAL  # the usual pacing again
+
+
+def test_a_job_the_provider_keeps_queued_gets_a_bounded_number_of_early_looks(fake, settings):
+    settings.OPENAI_WEBHOOKS_ENABLED = True
+    job = submit(directive="[fake:duration=3600;queued_for=3600]")
+    execution.dispatch_job(job.pk)
+    for _ in range(settings.START_LOOKS):
+        assert seconds_until_next_look(job) <= settings.POLL_MIN_INTERVAL
+        Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
+        execution.process_claimed(execution.claim_due("test-pump", job_ids=[job.pk]), "test-pump")
+    assert Attempt.objects.get(job=job).polls == settings.START_LOOKS
+    assert reload(job).status == Status.QUEUED  # true: the provider still holds it
+    assert seconds_until_next_look(job) > 0.8 * settings.WEBHOOK_SAFETY_POLL_SECONDS

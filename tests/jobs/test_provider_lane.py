@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from jobs import execution, services
-from jobs.execution import circuit
+from jobs.execution import circuit, provider
 from jobs.job_types import get_job_type
 from jobs.models import Attempt, CircuitState, Job, Priority, Status
 from tests.factories import WorkspaceFactory, member_of
@@ -284,8 +284,6 @@ def test_vanished_response_fails_with_a_clear_reason(fake):
 
 
 def test_worker_crash_between_create_and_save_starts_a_new_attempt_and_adopts_orphan(fake):
-    from jobs.execution import provider
-
     job = submit(directive="[fake:duration=0.2]")
     job = Job.objects.get(pk=job.pk)
     lost = services.begin_attempt(job=job, instructions="Summarize.")
@@ -440,11 +438,19 @@ def test_starting_a_batch_costs_the_same_statements_for_4_jobs_as_for_16(fake, s
     assert counts[1] == counts[2], f"statements for 4 and 16 starts: {counts[1:]}"
 
 
-def started_and_due(size, directive="[fake:duration=60;queued_for=0]"):
-    """``size`` new jobs, started at the fake by one pump turn and due for a look again now."""
+def started_and_due(size, directive="[fake:duration=60;queued_for=0.3]"):
+    """``size`` new jobs, started at the fake by one pump turn while it held them queued, and
+    due for a look again now that the model works on each."""
     batch = [submit(directive=directive) for _ in range(size)]
     ids = [job.pk for job in batch]
     execution.process_claimed(execution.claim_due("test-pump", job_ids=ids), "test-pump")
+    responses = [Attempt.objects.get(job_id=i).provider_response_id for i in ids]
+    wait_for(
+        lambda: all(s.is_working for s in provider.retrieve_many(responses).values()),
+        timeout=10,
+        interval=0.05,
+        message="the fake starts the model on each",
+    )
     Job.objects.filter(pk__in=ids).update(next_poll_at=timezone.now())
     return batch, ids
 

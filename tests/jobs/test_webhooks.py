@@ -63,7 +63,8 @@ def in_flight_job(fake, settings):
         workspace=workspace,
         submitter=member_of(workspace),
         job_type="summarize_document",
-        input={"title": "T", "document": "Doc [fake:duration=0.2]"},
+        # the model starts on creation: the job runs at once and is looked at sparsely
+        input={"title": "T", "document": "Doc [fake:duration=0.2;queued_for=0]"},
     )
     execution.dispatch_job(job.pk)
     return Job.objects.get(pk=job.pk)
@@ -212,7 +213,7 @@ def test_fake_server_webhook_drives_completion_with_one_retrieve(live_server, fa
         workspace=workspace,
         submitter=member_of(workspace),
         job_type="summarize_document",
-        input={"title": "T", "document": "Doc [fake:duration=0.5]"},
+        input={"title": "T", "document": "Doc [fake:duration=0.5;queued_for=0]"},
     )
     execution.dispatch_job(job.pk)
 
