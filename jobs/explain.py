@@ -51,19 +51,37 @@ def actor_name(label):
 
 # --- progress markers ----------------------------------------------------------------------
 
-# (key, label, the event kinds that reach it). The first event of a listed kind sets the time.
+# (key, label, the event kinds that reach it, the statuses an event moving into reaches it).
+# The first event that reaches a marker sets its time. The model has worked on a job once it
+# was seen running, or once its answer arrived (a short job can finish before any look);
+# the result is released when the job completes, whether at once, after approval or after
+# the approved action ran.
 MARKERS = (
-    ("queued", "Queued", ("submitted",)),
-    ("started", "Started", ("attempt_started", "dispatched")),
-    ("working", "Model working", ("running",)),
-    ("review", "Waiting for review", ("needs_review",)),
-    ("released", "Released", ("completed", "released")),
+    ("queued", "Queued", ("submitted",), ()),
+    ("started", "Started", ("attempt_started", "dispatched"), ()),
+    ("working", "Model working", ("running", "needs_review", "completed"), ()),
+    ("review", "Waiting for review", ("needs_review",), ()),
+    ("released", "Released", (), ("completed",)),
 )
 
 
-def marker_kinds():
-    """``{event kind: marker key}`` for the page script, from the same table the server uses."""
-    return {kind: key for key, _, kinds in MARKERS for kind in kinds}
+def marker_rules():
+    """``{"kinds": {kind: [keys]}, "statuses": {status: [keys]}}``: the table above for the
+    page script, so the live page and the server reach markers by the same rule."""
+    rules = {"kinds": {}, "statuses": {}}
+    for key, _, kinds, statuses in MARKERS:
+        for kind in kinds:
+            rules["kinds"].setdefault(kind, []).append(key)
+        for status in statuses:
+            rules["statuses"].setdefault(status, []).append(key)
+    return rules
+
+
+def markers_reached_by(event, rules):
+    keys = list(rules["kinds"].get(event.kind, ()))
+    if event.to_status and event.to_status != event.from_status:
+        keys += rules["statuses"].get(event.to_status, ())
+    return keys
 
 
 @dataclass
@@ -81,12 +99,11 @@ def progress_markers(job, events):
     """The five progress markers with the time each was first reached (events in id order).
     Every job was queued when it was created, whatever its events say."""
     reached = {"queued": job.created_at}
-    kinds = marker_kinds()
+    rules = marker_rules()
     for event in events:
-        key = kinds.get(event.kind)
-        if key and key not in reached:
-            reached[key] = event.created_at
-    return [Marker(key, label, reached.get(key)) for key, label, _ in MARKERS]
+        for key in markers_reached_by(event, rules):
+            reached.setdefault(key, event.created_at)
+    return [Marker(key, label, reached.get(key)) for key, label, *_ in MARKERS]
 
 
 # --- status and failures -------------------------------------------------------------------

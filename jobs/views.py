@@ -169,7 +169,7 @@ def job_detail(request, job_id):
         "live_config": {
             "eventsUrl": reverse("job-events", args=[job.pk]),
             "lastEventId": events[-1].pk if events else 0,
-            "markerKinds": explain.marker_kinds(),
+            "markerRules": explain.marker_rules(),
             "eventLabels": explain.EVENT_LABELS,
             "hiddenKinds": sorted(explain.HIDDEN_EVENTS),
             "statusLabels": dict(Status.choices),

@@ -74,20 +74,30 @@
     if (window.Steward) window.Steward.localize(li);
   }
 
-  function markProgress(event) {
-    var key = config.markerKinds[event.kind];
-    if (!key) return;
-    var step = document.querySelector('#job-progress [data-marker="' + key + '"]');
-    if (!step || step.classList.contains("is-done")) return;
-    step.classList.add("is-done");
-    var slot = step.querySelector(".step-time");
-    if (slot) {
-      slot.textContent = "";
-      slot.appendChild(timeEl(event.created_at));
-      if (window.Steward) window.Steward.localize(slot);
+  // The markers an event reaches: by its kind, or by the status it moves the job into
+  // (jobs/explain.py MARKERS, passed in as markerRules).
+  function markersOf(event) {
+    var keys = (config.markerRules.kinds[event.kind] || []).slice();
+    if (event.to_status && event.to_status !== event.from_status) {
+      keys = keys.concat(config.markerRules.statuses[event.to_status] || []);
     }
-    var sr = step.querySelector(".sr-only");
-    if (sr) sr.textContent = "done";
+    return keys;
+  }
+
+  function markProgress(event) {
+    markersOf(event).forEach(function (key) {
+      var step = document.querySelector('#job-progress [data-marker="' + key + '"]');
+      if (!step || step.classList.contains("is-done")) return;
+      step.classList.add("is-done");
+      var slot = step.querySelector(".step-time");
+      if (slot) {
+        slot.textContent = "";
+        slot.appendChild(timeEl(event.created_at));
+        if (window.Steward) window.Steward.localize(slot);
+      }
+      var sr = step.querySelector(".sr-only");
+      if (sr) sr.textContent = "done";
+    });
   }
 
   function appendPartial(event) {
