@@ -6,7 +6,9 @@ everywhere and provider words never reach a user.
 
 from dataclasses import dataclass
 
-from .models import RETRYABLE_FROM, Status
+from . import hooks
+from .job_types import AuthorityClass
+from .models import LIVE_ATTEMPT_STATES, RETRYABLE_FROM, TERMINAL, Status
 
 # --- the event timeline --------------------------------------------------------------------
 
@@ -118,6 +120,78 @@ STATUS_SENTENCES = {
     Status.EXPIRED: "It missed its deadline before it finished.",
 }
 
+APPROVERS = {"admin": "a workspace admin", "reviewer": "a reviewer or a workspace admin"}
+
+
+@dataclass
+class StatusLine:
+    """The sentence under a job's status: ``text``, then ``at`` (a time the page shows in the
+    reader's zone) and ``after``, when the sentence names a time."""
+
+    text: str
+    at: object = None
+    after: str = ""
+
+
+def status_line(job, events):
+    """What is happening to the job now, in one sentence that its timeline (``events``, in id
+    order) bears out: a retry says when and which attempt, a draft in review says who must act
+    and whether the submitter may see it, a rejection reads as one."""
+    last = events[-1] if events else None
+    if job.status == Status.QUEUED:
+        return _queued_line(job, last)
+    if job.status == Status.NEEDS_REVIEW:
+        return StatusLine(_review_sentence(job))
+    if job.status == Status.FAILED and job.failure_kind == "review":
+        return StatusLine("A reviewer rejected the draft; their reason is below.")
+    if job.status == Status.FAILED and is_cut_short(job):
+        return StatusLine("It stopped before the answer was complete; what it wrote is below.")
+    if job.status == Status.RUNNING and job.lane == "stream":
+        return StatusLine("The model is writing the answer below.")
+    return StatusLine(STATUS_SENTENCES.get(job.status, ""))
+
+
+def _queued_line(job, last):
+    if last is not None and last.kind == "retry_scheduled" and job.next_poll_at:
+        number = (last.data or {}).get("attempt", job.attempt_count)
+        return StatusLine(
+            f"The AI service had a temporary problem with attempt {number}. Steward tries again at",
+            at=job.next_poll_at,
+            after=f" (attempt {number + 1} of {job.attempt_limit}).",
+        )
+    if last is not None and last.kind == "dispatched":
+        return StatusLine("Sent to the model, which has not started on it yet.")
+    if last is not None and last.kind == "sent_back":
+        return StatusLine(
+            "A reviewer sent the draft back; the next attempt follows their notes and starts soon."
+        )
+    return StatusLine(STATUS_SENTENCES[Status.QUEUED])
+
+
+def _review_sentence(job):
+    if job.review_state == "escalated":
+        return "A reviewer passed the draft to a workspace admin, who decides on it."
+    if job.authority_class != AuthorityClass.EXTERNAL_EFFECT:
+        return STATUS_SENTENCES[Status.NEEDS_REVIEW]
+    if job.review_state == "approved":
+        return "Approved: Steward runs the action once, now."
+    approver = APPROVERS.get(hooks.review_policy(job.job_type).approver_role, "an approver")
+    return f"Nothing has been done yet: it runs once {approver} approves it."
+
+
+def attempt_outcome(attempt, job):
+    """An attempt's outcome as the job page lists it: an attempt still in flight when its job
+    stopped (a cancel, a deadline) is stopped, whatever the provider says later."""
+    if attempt.state in LIVE_ATTEMPT_STATES and job.status in TERMINAL:
+        return f"Stopped: the job was {job.get_status_display().lower()}"
+    return attempt.get_state_display()
+
+
+def is_cut_short(job):
+    """A failure whose answer the model began but did not finish (its length limit)."""
+    return job.failure_kind == "provider" and job.has_partial_output and not job.failure_retryable
+
+
 WHAT_HAPPENED = {
     "input": "Steward could not use the input as given.",
     "provider": "The AI service had a problem while working on this job.",
@@ -151,6 +225,9 @@ def explain(job):
     elif job.status == Status.EXPIRED:
         headline = WHAT_HAPPENED["timeout"]
         retryable = True
+    elif is_cut_short(job):
+        headline = "The model stopped before the answer was complete."
+        retryable = False
     else:
         headline = WHAT_HAPPENED.get(kind, "The job stopped without a result.")
         retryable = job.failure_retryable

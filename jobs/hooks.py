@@ -32,7 +32,9 @@ class DeclaredPolicy:
     review_sensitive_input = True
 
     def __init__(self, job_type):
-        self.sample_rate = get_job_type(job_type).review_sample_rate
+        spec = get_job_type(job_type)
+        self.sample_rate = spec.review_sample_rate
+        self.approver_role = spec.approver_role
 
 
 _policy_for = DeclaredPolicy
@@ -40,10 +42,16 @@ _listeners = []
 
 
 def set_review_policy_source(policy_for):
-    """``policy_for(job_type)`` returns an object with ``sample_rate`` and
-    ``review_sensitive_input``; ``review`` registers its admin-editable policies here."""
+    """``policy_for(job_type)`` returns an object with ``sample_rate``,
+    ``review_sensitive_input`` and ``approver_role``; ``review`` registers its admin-editable
+    policies here."""
     global _policy_for
     _policy_for = policy_for
+
+
+def review_policy(job_type):
+    """The review policy in force for a job type (as ``set_review_policy_source`` says)."""
+    return _policy_for(job_type)
 
 
 def always_reviewed(authority_class):

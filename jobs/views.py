@@ -154,7 +154,7 @@ def job_detail(request, job_id):
     context = {
         "job": job,
         "job_type": _safe_job_type(job.job_type),
-        "status_sentence": explain.STATUS_SENTENCES.get(job.status, ""),
+        "status_line": explain.status_line(job, events),
         "explanation": explain.explain(job),
         "markers": _markers_for(job, events),
         "timeline": [e for e in events if e.kind not in explain.HIDDEN_EVENTS],
@@ -163,8 +163,10 @@ def job_detail(request, job_id):
         "show_partial": _shows_partial(job, partial_text, partial_artifact),
         "partial_artifact": partial_artifact,
         "final": finals[0] if finals and job.status == Status.COMPLETED else None,
+        "rejected_draft": finals[0] if finals and job.failure_kind == "review" else None,
+        "draft_in_review": _draft_in_review(job, finals),
         "earlier": finals[1:] if job.status == Status.COMPLETED else [],
-        "attempts": job.attempts.all(),
+        "attempts": [(a, explain.attempt_outcome(a, job)) for a in job.attempts.all()],
         "controls": [ACTIONS[name] for name in services.allowed_controls(job)],
         "live_config": {
             "eventsUrl": reverse("job-events", args=[job.pk]),
@@ -181,10 +183,21 @@ def job_detail(request, job_id):
 
 def _shows_partial(job, partial_text, partial_artifact):
     """The streamed answer is shown while the job runs, and after a stop if nothing better
-    (a kept partial artifact or the released result) replaced it."""
+    (a kept partial artifact) replaced it. A draft in review or a rejected one is shown as
+    what it is instead, never as an answer still being written."""
     if job.status in ACTIVE:
         return bool(partial_text) or job.lane == "stream"
+    if job.status == Status.FAILED and job.failure_kind == "review":
+        return False
     return bool(partial_text) and job.status in RETRYABLE_FROM and partial_artifact is None
+
+
+def _draft_in_review(job, finals):
+    """The draft a reviewer is checking, if the job type lets its submitter read it meanwhile."""
+    spec = _safe_job_type(job.job_type)
+    if job.status != Status.NEEDS_REVIEW or not finals or spec is None:
+        return None
+    return finals[0] if spec.submitter_sees_draft_in_review else None
 
 
 def _safe_job_type(name):

@@ -136,6 +136,9 @@ class JobType:
     review_sample_rate: float = 0.2
     approver_role: str = "admin"
     review_sla: timedelta = timedelta(hours=4)
+    # Whether the submitter may read a draft while a reviewer checks it (marked as not yet
+    # approved). Off: they see that a reviewer is checking it, and the text once approved.
+    submitter_sees_draft_in_review: bool = False
     zero_data_retention: bool = False
     summary_field: str = ""
     sensitive_field: str = ""

@@ -19,7 +19,9 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 
 
 def _markdown():
-    md = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
+    # nl2br: a single line break is kept, as the writer meant it ("Best,⏎Support" stays on two
+    # lines); Markdown would join the lines into one paragraph.
+    md = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists", "nl2br"])
     md.preprocessors.deregister("html_block")  # raw HTML blocks become plain text …
     md.inlinePatterns.deregister("html")  # … and so do inline tags
     return md

@@ -125,12 +125,10 @@
     if (event.kind === "partial_output") appendPartial(event);
     else if (!hidden.has(event.kind)) addToTimeline(event);
     markProgress(event);
-    if (event.to_status && event.to_status !== event.from_status) {
-      setBadge(event.to_status);
-      scheduleRefresh();
-    } else if (event.kind === "attempt_started" || event.kind === "retry_scheduled") {
-      scheduleRefresh();
-    }
+    if (event.to_status && event.to_status !== event.from_status) setBadge(event.to_status);
+    // Any step of the story may change what the page says (the status sentence, the
+    // attempts, the controls): re-read those sections, at most once per burst of events.
+    if (event.kind !== "partial_output") scheduleRefresh();
   }
 
   function dialogOpen() {

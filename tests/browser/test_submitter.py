@@ -108,7 +108,9 @@ def test_partial_output_streams_in(page, log_in, alice, workspace, screenshot):
     screenshot(page, "job-page-streaming")
     progress.finish(job, attempt, text="Hi Dana, sorry about the delay.")
     expect(badge(page)).to_have_text("Needs review")
-    expect(page.locator("#job-output")).to_contain_text("A reviewer is checking the result")
+    expect(page.locator("#job-output")).to_contain_text(
+        "The draft you watched being written is now with a reviewer."
+    )
     assert_not_reloaded(page)
 
 

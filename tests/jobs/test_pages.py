@@ -281,7 +281,7 @@ def test_waiting_for_review_hides_the_draft(client_of, workspace, submitter):
     job.refresh_from_db()
     assert job.status == Status.NEEDS_REVIEW
     html = client_of(submitter).get(reverse("job-detail", args=[job.pk])).content.decode()
-    assert "A reviewer is checking the result" in html
+    assert "The draft you watched being written is now with a reviewer." in html
     assert "Dear customer" not in html
 
 
