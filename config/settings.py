@@ -167,7 +167,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "landing"  # the review queue for reviewers (jobs.views.landing)
 LOGOUT_REDIRECT_URL = "login"
 
 # --- REST API (DRF; plumbing in config/api.py) ----------------------------------------------

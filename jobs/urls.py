@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("jobs/", views.home, name="job-list"),
     path("jobs/new/", views.new_job, name="job-new"),
     path("jobs/new/<str:job_type>/", views.submit, name="job-submit"),
     path("jobs/<uuid:job_id>/", views.job_detail, name="job-detail"),

@@ -53,6 +53,14 @@
       }
       return;
     }
+    var copier = event.target.closest && event.target.closest("[data-copy]");
+    if (copier && navigator.clipboard) {
+      var source = document.getElementById(copier.dataset.copy);
+      navigator.clipboard.writeText(source.value || source.textContent).then(function () {
+        copier.textContent = copier.dataset.copiedLabel || "Copied";
+      });
+      return;
+    }
     var closer = event.target.closest && event.target.closest("[data-close-dialog]");
     if (closer) {
       var open = closer.closest("dialog");

@@ -38,14 +38,29 @@ def test_revoking_twice_keeps_the_first_revocation_time(submitter):
 
 
 def test_settings_page_shows_a_new_secret_once_and_never_again(logged_in, submitter):
-    response = logged_in.post("/settings/tokens/", {"name": "nightly import"})
-    assert response.status_code == 200
+    created = logged_in.post("/settings/tokens/", {"name": "nightly import"})
+    assert created.status_code == 302  # post/redirect/get: a reload cannot create another
+    response = logged_in.get(created["Location"])
     token = ApiToken.objects.get(user=submitter)
     secret = response.context["new_secret"]
     assert secret.startswith("stw_") and secret in response.content.decode()
     assert token.token_hash == ApiToken.hash_secret(secret)
     again = logged_in.get("/settings/tokens/").content.decode()
     assert "nightly import" in again and token.prefix in again and secret not in again
+
+
+def test_reloading_after_creating_a_token_creates_no_second_one(logged_in, submitter):
+    logged_in.post("/settings/tokens/", {"name": "nightly import"}, follow=True)
+    logged_in.get("/settings/tokens/")  # the reload a person does after creating
+    assert ApiToken.objects.filter(user=submitter).count() == 1
+
+
+def test_revoking_asks_for_confirmation_first(logged_in, submitter):
+    token, _ = create_api_token(user=submitter, name="cron")
+    page = logged_in.get(f"/settings/tokens/{token.pk}/revoke/").content.decode()
+    assert "Revoke “cron”?" in page and "stop working at once" in page
+    token.refresh_from_db()
+    assert token.revoked_at is None
 
 
 def test_settings_page_rejects_a_token_without_a_name(logged_in, submitter):
