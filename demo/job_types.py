@@ -8,6 +8,13 @@ from jobs.job_types import AuthorityClass, InputField, JobType, Lane, register
 from .models import RefundLedgerEntry
 
 
+def refund_summary(job_input):
+    return (
+        f"Refund ${job_input['amount']} to {job_input['customer_email']} for order "
+        f"{job_input['order_reference']}."
+    )
+
+
 def issue_refund(*, job, idempotency_key):
     """The refund's external effect: one row in the local ledger, keyed so it can't repeat."""
     entry, _ = RefundLedgerEntry.objects.get_or_create(
@@ -125,5 +132,6 @@ REFUND = register(
         approver_role="admin",
         summary_field="order_reference",
         action=issue_refund,
+        effect_summary=refund_summary,
     )
 )

@@ -34,6 +34,11 @@ EVENT_LABELS = {
     "archived": "Archived",
     "purged": "Content removed under the retention policy",
     "stale_result": "Late result kept aside",
+    "claim_renewed": "Claim renewed",
+    "claim_released": "Reviewer put it back in the queue",
+    "claim_expired": "Reviewer's claim expired",
+    "attempt_lost": "Attempt lost; starting a new one",
+    "lane_changed": "Moved to the background",
 }
 
 # Events the timeline leaves out: streamed text chunks appear in the partial output instead.
@@ -49,6 +54,40 @@ def actor_name(label):
     if not label or label.startswith("system"):
         return "Steward"
     return label
+
+
+@dataclass
+class TimelineEntry:
+    created_at: object
+    kind: str
+    label: str
+    message: str
+    actor: str
+    parts: int = 1  # streamed text chunks this line stands for
+
+
+def timeline_entries(events):
+    """Events as a timeline lists them: a label for each kind, "Steward" for Steward's own
+    actors, and each run of streamed text chunks as one line (the text is in the draft)."""
+    entries = []
+    for event in events:
+        last = entries[-1] if entries else None
+        if event.kind == "partial_output" and last is not None and last.kind == event.kind:
+            last.parts += 1
+            last.message = f"{last.parts} parts streamed."
+            continue
+        label = "Model wrote" if event.kind == "partial_output" else event_label(event.kind)
+        message = "1 part streamed." if event.kind == "partial_output" else event.message
+        entries.append(
+            TimelineEntry(
+                created_at=event.created_at,
+                kind=event.kind,
+                label=label,
+                message="" if message.rstrip(".") == label else message,
+                actor=actor_name(event.actor_label),
+            )
+        )
+    return entries
 
 
 # --- progress markers ----------------------------------------------------------------------

@@ -164,6 +164,8 @@ def job_detail(request, job_id):
         "partial_artifact": partial_artifact,
         "final": finals[0] if finals and job.status == Status.COMPLETED else None,
         "rejected_draft": finals[0] if finals and job.failure_kind == "review" else None,
+        "submitted": _submitted_input(job, request.user),
+        "effect_done": _effect_done(job, events),
         "draft_in_review": _draft_in_review(job, finals),
         "earlier": finals[1:] if job.status == Status.COMPLETED else [],
         "attempts": [(a, explain.attempt_outcome(a, job)) for a in job.attempts.all()],
@@ -190,6 +192,34 @@ def _shows_partial(job, partial_text, partial_artifact):
     if job.status == Status.FAILED and job.failure_kind == "review":
         return False
     return bool(partial_text) and job.status in RETRYABLE_FROM and partial_artifact is None
+
+
+def _submitted_input(job, viewer):
+    """What was submitted, field by field, as the job page shows it: nothing once retention
+    removed it, and input its submitter marked sensitive only to the submitter."""
+    spec = _safe_job_type(job.job_type)
+    if spec is None or job.input_purged_at:
+        return {"fields": [], "purged": bool(job.input_purged_at), "withheld": False}
+    if job.is_sensitive and job.submitter_id != viewer.pk:
+        return {"fields": [], "purged": False, "withheld": True}
+    fields = [(f.label, job.input.get(f.name, "")) for f in spec.fields if f.name in job.input]
+    return {"fields": fields, "purged": False, "withheld": False}
+
+
+def _effect_done(job, events):
+    """For an external effect that ran: what it did, and the result its action reported."""
+    released = next((e for e in events if e.kind == "released"), None)
+    spec = _safe_job_type(job.job_type)
+    if released is None or spec is None:
+        return None
+    summary = spec.describe_effect(job.input) if job.input else spec.title
+    result = (released.data or {}).get("result")
+    details = (
+        [(name.replace("_", " ").capitalize(), value) for name, value in result.items()]
+        if isinstance(result, dict)
+        else []
+    )
+    return {"summary": summary, "details": details, "at": released}
 
 
 def _draft_in_review(job, finals):

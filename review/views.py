@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import REVIEW_ROLES, workspace_id_list
+from jobs import explain
 from jobs.errors import JobError
 from jobs.job_types import AuthorityClass, all_job_types, get_job_type
 from jobs.models import Artifact, Job, Status
@@ -201,7 +202,7 @@ def _detail_context(request, job, *, error=None, posted=None):
         "diff_counts": change_counts(diff),
         "evidence": job.artifacts.filter(kind=Artifact.Kind.EVIDENCE).order_by("-version"),
         "attempts": job.attempts.all(),
-        "events": job.events.select_related("actor"),
+        "events": explain.timeline_entries(job.events.order_by("id")),
         "decisions": job.decisions.select_related("reviewer").order_by("created_at"),
         "release": getattr(job, "release_record", None) if is_effect else None,
         "claim": claim,
@@ -213,6 +214,7 @@ def _detail_context(request, job, *, error=None, posted=None):
         "escalated_block": access.escalated_block,
         "can_approve": access.can_approve,
         "is_effect": is_effect,
+        "effect_summary": spec.describe_effect(job.input) if is_effect else "",
         "waited": waited,
         "overdue": access.is_open and waited > policy.review_sla,
         "previous_id": previous_id,
@@ -248,7 +250,13 @@ def _edit(job, user, post):
     return f"Saved as version {version.version}."
 
 
+class ConfirmEffect(Exception):
+    """An external effect's approval came without the approver's confirmation of the effect."""
+
+
 def _approve(job, user, post):
+    if job.authority_class == AuthorityClass.EXTERNAL_EFFECT and post.get("confirmed") != "1":
+        raise ConfirmEffect
     text = post.get("text")
     decision = services.approve_draft(job=job, reviewer=user, text=text)
     if decision.job.status == Status.COMPLETED:
@@ -289,6 +297,9 @@ def act(request, job, action):
     call, then_next = ACTIONS[action]
     try:
         message = call(job, request.user, request.POST)
+    except ConfirmEffect:  # without the page's script: ask on the page itself
+        context = _detail_context(request, job, posted=request.POST)
+        return render(request, "review/detail.html", {**context, "confirming": True})
     except NotAReviewer:
         raise Http404("No such job in your review queue") from None
     except (ReviewError, JobError) as error:

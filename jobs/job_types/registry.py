@@ -143,6 +143,14 @@ class JobType:
     summary_field: str = ""
     sensitive_field: str = ""
     action: Callable | None = field(default=None, compare=False)
+    # External effects: what approving does, in one sentence from the job's input, for the
+    # approver's confirmation ("Refund $49.99 to … for order …").
+    effect_summary: Callable | None = field(default=None, compare=False)
+
+    def describe_effect(self, job_input):
+        if self.effect_summary is None:
+            return f"{self.title}: its action runs once."
+        return self.effect_summary(job_input)
 
     def __post_init__(self):
         if self.zero_data_retention and self.lane in RETAINING_LANES:

@@ -11,6 +11,7 @@ from jobs import services
 from jobs.models import Job
 from jobs.results import AttemptOutcome, Usage
 from review import services as review
+from review.release import release_approved
 from tests.jobs import progress
 from tests.review.drafts import make_draft
 
@@ -124,3 +125,30 @@ def test_a_streamed_draft_in_review_says_a_reviewer_has_it(page_of, workspace, s
     Job.objects.filter(pk=job.pk).update(lane="stream")
     html = page_of(job)
     assert "The draft you watched being written is now with a reviewer." in html
+
+
+def test_the_job_page_shows_what_was_submitted(page_of, workspace, submitter):
+    job = submitted(workspace, submitter, title="Board minutes", document="We met on Tuesday.")
+    html = page_of(job)
+    section = re.search(r'id="job-input".*?</section>', html, re.S)[0]
+    assert "Document title" in section and "Board minutes" in section
+    assert "We met on Tuesday." in section
+
+
+def test_sensitive_input_is_shown_only_to_its_submitter(client, workspace, submitter, admin):
+    job = submitted(workspace, submitter, title="Salaries", document="Secret.", sensitive=True)
+    client.force_login(admin)
+    html = client.get(reverse("job-detail", args=[job.pk])).content.decode()
+    assert "only they can see it" in html and "Secret." not in html
+
+
+def test_a_refund_that_ran_says_what_was_done_with_its_ledger_entry(
+    page_of, workspace, submitter, admin
+):
+    job = make_draft(workspace=workspace, submitter=submitter, job_type="issue_refund")
+    review.claim_draft(job=job, reviewer=admin)
+    review.approve_draft(job=job, reviewer=admin)
+    release_approved(job_id=job.pk)
+    section = re.search(r'id="effect-done".*?</section>', page_of(job), re.S)[0]
+    assert "Refund $25.00 to dana@example.test for order A-1001." in section
+    assert "Ledger entry" in section
