@@ -5,6 +5,8 @@
   declaration; ``review`` plugs in its admin-editable policies.
 - ``after_event`` listeners: called after the transaction that wrote a job event commits
   (notifications, release steps). A listener's failure is logged, never raised into the caller.
+- ``job_viewed`` listeners: called when a person opens a job's page (notifications marks the
+  job's notices read).
 """
 
 import hashlib
@@ -39,6 +41,7 @@ class DeclaredPolicy:
 
 _policy_for = DeclaredPolicy
 _listeners = []
+_view_listeners = []
 
 
 def set_review_policy_source(policy_for):
@@ -95,3 +98,17 @@ def emit_after_commit(events):
             log.exception(
                 "job event listener %r failed for events %s", listener, [e.pk for e in events]
             )
+
+
+def add_view_listener(listener):
+    """Register ``listener(user, job)``: called when ``user`` opens ``job``'s page."""
+    if listener not in _view_listeners:
+        _view_listeners.append(listener)
+
+
+def emit_job_viewed(user, job):
+    for listener in list(_view_listeners):
+        try:
+            listener(user, job)
+        except Exception:  # a notice left unread must never break the page
+            log.exception("job view listener %r failed for job %s", listener, job.pk)

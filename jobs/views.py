@@ -180,6 +180,8 @@ def job_detail(request, job_id):
             "isTerminal": job.status in TERMINAL,
         },
     }
+    if "X-Steward-Refresh" not in request.headers:  # a person opened it: its notices are read
+        hooks.emit_job_viewed(request.user, job)
     return render(request, "jobs/detail.html", context)
 
 

@@ -33,8 +33,11 @@ class Channel(models.TextChoices):
 
 # What a person gets before they change anything: everything in the app, email only for
 # outcomes they would otherwise have to come back and check.
+# In the app, people are told by default only what needs them or ends their job: it finished,
+# failed or missed its deadline, a reviewer decided, the approved action ran, someone else
+# canceled it. That a draft waits for review or was sent back is on the job's timeline.
 DEFAULTS = {
-    Channel.IN_APP: set(Topic.values),
+    Channel.IN_APP: set(Topic.values) - {Topic.NEEDS_REVIEW, Topic.SENT_BACK},
     Channel.EMAIL: {Topic.COMPLETED, Topic.FAILED, Topic.REJECTED, Topic.EXPIRED},
 }
 

@@ -7,15 +7,18 @@ django-q2 tasks, so a slow mail server or a dead endpoint never holds up or undo
 """
 
 import contextlib
+import operator
 import random
 import uuid
 from datetime import timedelta
+from functools import reduce
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -114,6 +117,7 @@ def on_job_events(events):
             for endpoint in endpoints.get(job.workspace_id, [])
             if endpoint.wants(topic)
         ]
+    _supersede(in_app)
     Notification.objects.bulk_create(in_app, ignore_conflicts=True)  # already told: skipped
     for event_id, user_id in emails:
         enqueue("notifications.tasks.send_job_email", event_id, user_id)
@@ -121,6 +125,37 @@ def on_job_events(events):
         delivery = _delivery_for_event(endpoint, event, topic)
         if delivery is not None:
             enqueue("notifications.tasks.deliver_webhook", delivery.pk)
+
+
+def _supersede(notices):
+    """One unread notice per person and job: a new one replaces (marks read) the older ones,
+    so the count is the jobs that have news, not the events they went through."""
+    jobs_by_user = {}
+    for notice in notices:
+        jobs_by_user.setdefault(notice.user_id, set()).add(notice.job_id)
+    now = timezone.now()
+    replayed = [notice.event_id for notice in notices]  # a repeated call changes nothing
+    if jobs_by_user:  # one statement however many jobs and people the events concern
+        earlier = reduce(
+            operator.or_,
+            (Q(user_id=user_id, job_id__in=job_ids) for user_id, job_ids in jobs_by_user.items()),
+        )
+        Notification.objects.filter(earlier, read_at=None).exclude(event_id__in=replayed).update(
+            read_at=now
+        )
+    latest = {}
+    for notice in notices:  # within a batch too: the latest event per job stays unread
+        earlier = latest.get((notice.user_id, notice.job_id))
+        if earlier is not None:
+            earlier.read_at = now
+        latest[(notice.user_id, notice.job_id)] = notice
+
+
+def mark_job_read(*, user, job):
+    """The person opened the job's page: its notices are read."""
+    return Notification.objects.filter(user=user, job=job, read_at=None).update(
+        read_at=timezone.now()
+    )
 
 
 def _in_app(user, event, topic):

@@ -138,7 +138,9 @@
   // Re-read the sections that depend on the job's state from the server, in place.
   function refresh() {
     if (dialogOpen()) return scheduleRefresh(1000);
-    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+    // The header tells the server this is the page reading itself, not the person opening it.
+    var headers = { Accept: "text/html", "X-Steward-Refresh": "sections" };
+    fetch(window.location.href, { credentials: "same-origin", headers: headers })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
         if (!html) return;

@@ -4,12 +4,15 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from jobs import services
+from jobs import hooks, services
 from jobs.models import FailureKind
 from notifications import services as notify
 from notifications.models import Channel, Notification, Topic
+from review import services as review
+from review.release import release_approved
 from tests.factories import JobFactory, member_of
 from tests.jobs import progress
+from tests.review.drafts import make_draft
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +153,65 @@ def test_links_in_notifications_are_the_project_urlconfs(job, settings):
     assert notify.page_url("notification-settings", urlconf="notifications.urls") == (
         site + reverse("notification-settings")
     )
+
+
+# --- the bell counts what needs the person -----------------------------------------------
+
+
+def _draft_through_review(workspace, submitter, reviewer, capture, *, job_type):
+    # The submission's hand-over to the workers is left out (inline, its pump would run on);
+    # the listeners get every event the draft went through, as after its commits.
+    job = make_draft(workspace=workspace, submitter=submitter, job_type=job_type)
+    hooks.emit_after_commit(list(job.events.order_by("pk")))
+    with capture(execute=True):
+        review.claim_draft(job=job, reviewer=reviewer)
+        review.approve_draft(job=job, reviewer=reviewer)
+    if job_type == "issue_refund":
+        with capture(execute=True):
+            release_approved(job_id=job.pk)
+    return job
+
+
+@pytest.mark.parametrize("job_type", ["draft_support_reply", "issue_refund"])
+def test_a_reviewed_job_leaves_one_unread_notice_for_its_submitter(
+    workspace, submitter, admin, tasks_run_inline, django_capture_on_commit_callbacks, job_type
+):
+    """Waiting for review is on the timeline; approval, then the action that ran, is one piece
+    of news about one job."""
+    job = _draft_through_review(
+        workspace, submitter, admin, django_capture_on_commit_callbacks, job_type=job_type
+    )
+    unread = Notification.objects.filter(user=submitter, read_at=None)
+    assert [n.job_id for n in unread] == [job.pk]
+    assert not Notification.objects.filter(user=submitter, topic=Topic.NEEDS_REVIEW).exists()
+
+
+def test_opening_a_job_marks_its_notices_read(
+    client, job, submitter, tasks_run_inline, django_capture_on_commit_callbacks
+):
+    complete(job, django_capture_on_commit_callbacks)
+    client.force_login(submitter)
+    assert client.get(reverse("notification-unread")).json() == {"unread": 1}
+    client.get(reverse("job-detail", args=[job.pk]))
+    assert client.get(reverse("notification-unread")).json() == {"unread": 0}
+    assert Notification.objects.filter(user=submitter).count() == 1  # still listed, as read
+
+
+def test_the_live_pages_own_refresh_leaves_notices_unread(
+    client, job, submitter, tasks_run_inline, django_capture_on_commit_callbacks
+):
+    """The header count tells a watcher that the job finished; the page re-reading its
+    sections is not the person opening the job."""
+    complete(job, django_capture_on_commit_callbacks)
+    client.force_login(submitter)
+    client.get(reverse("job-detail", args=[job.pk]), headers={"X-Steward-Refresh": "sections"})
+    assert client.get(reverse("notification-unread")).json() == {"unread": 1}
+
+
+def test_a_repeated_event_delivery_leaves_its_notice_unread(
+    job, submitter, tasks_run_inline, django_capture_on_commit_callbacks
+):
+    complete(job, django_capture_on_commit_callbacks)
+    event = job.events.get(kind="completed")
+    notify.on_job_events([event])  # the listener called again for the same event
+    assert Notification.objects.get(user=submitter).read_at is None
