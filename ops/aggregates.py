@@ -12,7 +12,7 @@ from datetime import UTC
 from django.db import connection
 from django.db.models import Aggregate, Count, F, FloatField, Func, Q
 
-from jobs.models import ACTIVE, Job, Status
+from jobs.models import ACTIVE, Attempt, Job, Status
 from review.models import Decision
 
 
@@ -44,7 +44,9 @@ def _epoch(later, earlier):
 
 
 # The phases of a completed job, in the order the columns below give them (``ops.selectors``
-# names them too); the database sorts each phase's values once for both percentiles.
+# names them too); the database sorts each phase's values once for both percentiles. Provider
+# time runs from the start of the attempt that answered (the job's last), so a retried or
+# re-queued job does not count its whole life as the provider's.
 PHASES = ("queue wait", "provider time", "review wait", "total")
 
 # One read for the three panels that need percentiles or buckets over many rows (latency,
@@ -58,10 +60,15 @@ WINDOW_STATS_SQL = f"""
 WITH completed AS NOT MATERIALIZED (
     SELECT j.job_type, j.finished_at,
            {_epoch("j.started_at", "j.created_at")} AS queue_wait,
-           {_epoch("j.provider_finished_at", "j.started_at")} AS provider_time,
+           {_epoch("j.provider_finished_at", "COALESCE(a.started_at, j.started_at)")}
+               AS provider_time,
            {_REVIEW_WAIT} AS review_wait,
            {_epoch("j.finished_at", "j.created_at")} AS total
     FROM {Job._meta.db_table} j
+    LEFT JOIN LATERAL (
+        SELECT fa.started_at FROM {Attempt._meta.db_table} fa
+        WHERE fa.job_id = j.id ORDER BY fa.number DESC LIMIT 1
+    ) a ON TRUE
     WHERE j.workspace_id = ANY(%(workspaces)s) AND j.status = %(completed)s
       AND j.finished_at >= %(since)s
 )

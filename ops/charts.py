@@ -7,42 +7,49 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 BAR_HEIGHT = 18
-GAP = 6
-LABEL_WIDTH = 220
-BAR_WIDTH = 360
+LABEL_HEIGHT = 16
+GAP = 8
+BAR_WIDTH = 480
 
 
 def _number(value):
     return float(value or 0)
 
 
-def bars(items, *, title):
-    """Horizontal bars, one per ``(label, value)``, scaled to the largest value."""
+def _with_unit(value, unit):
+    return f"{value} {unit}" if unit else str(value)
+
+
+def bars(items, *, title, unit=""):
+    """Horizontal bars, one per ``(label, value)``, scaled to the largest value. Each label
+    sits on its own line above its bar, so a long one is never cut; each value carries the
+    chart's unit."""
     if not items:
         return ""
     top = max(_number(v) for _, v in items) or 1.0
-    height = len(items) * (BAR_HEIGHT + GAP) + GAP
-    width = LABEL_WIDTH + BAR_WIDTH + 90
+    row = LABEL_HEIGHT + BAR_HEIGHT + GAP
+    height = len(items) * row + GAP
+    width = BAR_WIDTH + 160
     parts = [
         f'<svg class="ops-chart" role="img" viewBox="0 0 {width} {height}" '
-        f'width="100%" aria-label="{escape(title)}">'
+        f'width="100%" aria-label="{escape(title)}{escape(f" ({unit})" if unit else "")}">'
     ]
     for i, (label, value) in enumerate(items):
-        y = GAP + i * (BAR_HEIGHT + GAP)
+        y = GAP + i * row
+        bar_y = y + LABEL_HEIGHT
         length = BAR_WIDTH * _number(value) / top
+        shown = escape(_with_unit(value, unit))
         parts.append(
-            f'<text x="{LABEL_WIDTH - 6}" y="{y + BAR_HEIGHT - 5}" text-anchor="end">'
-            f"{escape(label)}</text>"
-            f'<rect x="{LABEL_WIDTH}" y="{y}" width="{length:.1f}" height="{BAR_HEIGHT}">'
-            f"<title>{escape(label)}: {escape(value)}</title></rect>"
-            f'<text x="{LABEL_WIDTH + length + 4:.1f}" y="{y + BAR_HEIGHT - 5}">'
-            f"{escape(value)}</text>"
+            f'<text x="0" y="{y + LABEL_HEIGHT - 4}" class="ops-chart-label">{escape(label)}</text>'
+            f'<rect x="0" y="{bar_y}" width="{length:.1f}" height="{BAR_HEIGHT}">'
+            f"<title>{escape(label)}: {shown}</title></rect>"
+            f'<text x="{length + 4:.1f}" y="{bar_y + BAR_HEIGHT - 5}">{shown}</text>'
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 — every label and value is escaped above
 
 
-def columns(items, *, title):
+def columns(items, *, title, unit=""):
     """Vertical columns over time, one per ``(label, value)``; the first and last labels show."""
     if not items:
         return ""
@@ -64,7 +71,8 @@ def columns(items, *, title):
         f'<text x="0" y="{chart_height + 16}">{escape(items[0][0])}</text>'
         f'<text x="{width}" y="{chart_height + 16}" text-anchor="end">'
         f"{escape(items[-1][0])}</text>"
-        f'<text x="0" y="{chart_height + 32}">max {escape(max(v for _, v in items))}</text>'
+        f'<text x="0" y="{chart_height + 32}">'
+        f"max {escape(_with_unit(max(v for _, v in items), unit))}</text>"
     )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 — every label and value is escaped above
@@ -72,4 +80,4 @@ def columns(items, *, title):
 
 def chart_for(panel):
     draw = columns if panel.chart_kind == "columns" else bars
-    return draw(panel.chart, title=panel.title)
+    return draw(panel.chart, title=panel.title, unit=panel.chart_unit)

@@ -22,7 +22,18 @@ from decimal import Decimal
 from functools import cached_property
 
 from django.db import connection
-from django.db.models import Case, Count, DateTimeField, F, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 
 from accounts.models import Role
 from accounts.selectors import memberships_of
@@ -60,6 +71,7 @@ class Panel:
     rows: list = field(default_factory=list)
     chart: list = field(default_factory=list)  # [(label, value)] for the bar chart
     chart_kind: str = "bars"
+    chart_unit: str = ""  # what the chart's values count, shown beside each value
     note: str = ""
 
 
@@ -157,6 +169,7 @@ def queue_panel(census):
         ["Status", "Lane", "Jobs"],
         table,
         chart=[(f"{status} · {lane}", jobs) for status, lane, jobs in table],
+        chart_unit="jobs",
     )
 
 
@@ -210,12 +223,18 @@ def provider_panel(now):
 # --- over a window -------------------------------------------------------------------------
 
 
+# The attempt whose answer completed the job: its start bounds the provider time (a retried or
+# re-queued job's first start would count its whole life).
+_final_attempt = Attempt.objects.filter(job=OuterRef("pk")).order_by("-number")
+
+
 def completed_jobs(workspace_ids, since):
     """The phase times of the jobs completed in the window: latency's and throughput's rows."""
     return list(
         Job.objects.filter(
             workspace_id__in=workspace_ids, status=Status.COMPLETED, finished_at__gte=since
         )
+        .annotate(attempt_started=Subquery(_final_attempt.values("started_at")[:1]))
         .values_list(
             "job_type",
             "created_at",
@@ -225,6 +244,7 @@ def completed_jobs(workspace_ids, since):
             "completed_at",
             "finished_at",
             "review_state",
+            "attempt_started",
         )
         .order_by()
     )
@@ -234,11 +254,13 @@ def latency_stats(rows):
     """``{job type: {phase: (jobs, p50, p95)}}`` from ``completed_jobs`` rows (phases with
     no value left out)."""
     phases = defaultdict(lambda: {phase: [] for phase in PHASES})
-    for job_type, created, started, provided, reviewed, completed, finished, state in rows:
+    for row in rows:
+        job_type, created, started, provided, reviewed, completed, finished, state = row[:8]
+        attempt_started = row[8] or started
         values = phases[job_type]
         for phase, seconds in (
             ("queue wait", _seconds(started, created)),
-            ("provider time", _seconds(provided, started)),
+            ("provider time", _seconds(provided, attempt_started)),
             ("total", _seconds(finished, created)),
         ):
             if seconds is not None:
@@ -271,6 +293,9 @@ def latency_panel(stats):
         ["Job type", "Phase", "Jobs", "p50 (s)", "p95 (s)"],
         table,
         chart=[(f"{row[0]} · {row[1]} p95", row[4]) for row in table],
+        chart_unit="s",
+        note="Provider time is the final attempt's, from its start to the model's answer; "
+        "queue wait runs from submission to the first start.",
     )
 
 
@@ -320,6 +345,7 @@ def throughput_panel(stats, since, now):
         table,
         chart=[(row[0], row[1]) for row in table],
         chart_kind="columns",
+        chart_unit="jobs",
     )
 
 
@@ -346,6 +372,7 @@ def failures_panel(census):
         ["Kind", "Failed jobs", "Retryable", "Needs a person"],
         table,
         chart=[(row[0], row[1]) for row in table],
+        chart_unit="jobs",
     )
 
 
@@ -415,6 +442,7 @@ def cost_panel(workspace_ids, since):
         ],
         table,
         chart=[(f"{row[0]} · {row[1]}", row[4] or 0) for row in table if row[0] != "all"],
+        chart_unit="USD per job",
         note="Spend counts every attempt of the jobs finished in the window, failed and "
         "retried ones included; wasted is the part spent on jobs that did not complete.",
     )
@@ -477,6 +505,7 @@ def review_panel(stats):
         ],
         table,
         chart=[(row[0], row[2] or 0) for row in table],
+        chart_unit="approval rate",
         note="Rates are shares of final decisions (approved, approved with edits, rejected); "
         "time to decision runs from the model's answer to the decision.",
     )
@@ -491,6 +520,7 @@ def sampling_panel(census):
         ["Job type", "Review state", "Jobs"],
         table,
         chart=[(f"{row[0]} · {row[1]}", row[2]) for row in table],
+        chart_unit="jobs",
         note="Low-risk writes: not_sampled went out under the policy gate alone; the others "
         "were sampled for review (pending, approved, rejected…).",
     )

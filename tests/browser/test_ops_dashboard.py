@@ -91,9 +91,10 @@ def table(page, key):
 
 
 def chart_values(page, key):
-    """``{label: value}`` read from the bars' tooltips of a panel's SVG chart."""
+    """``{label: value}`` read from the bars' tooltips of a panel's SVG chart (the number,
+    without the unit the chart writes after it)."""
     titles = page.locator(f"#panel-{key} svg rect title").all_text_contents()
-    return dict(title.rsplit(": ", 1) for title in titles)
+    return {label: shown.split(" ", 1)[0] for label, shown in (t.rsplit(": ", 1) for t in titles)}
 
 
 def download_csv(page, key):
@@ -150,6 +151,7 @@ def test_panels_charts_and_csv_agree_with_the_jobs(admin_page, workspace, screen
         f"{t} · {m}": per_job for t, m, _, _, per_job, _ in expected_cost_rows("24h")[:-1]
     }
     assert download_csv(page, "cost")[1:] == cost
+    expect(page.locator("#panel-cost svg").first).to_contain_text("0.034500 USD per job")
 
     assert table(page, "queue") == [["needs_review", "background", "1"],
                                     ["queued", "background", "2"]]  # fmt: skip

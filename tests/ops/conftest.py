@@ -16,7 +16,8 @@ def admin_client(client, admin):
 
 def finished_job(workspace, *, status=Status.COMPLETED, costs=(), ago=timedelta(hours=1), **times):
     """A finished job whose timeline is ``times`` (seconds after creation) and whose attempts
-    cost ``costs``; it finished ``ago`` before now."""
+    cost ``costs``; it finished ``ago`` before now. Its last attempt starts at
+    ``times["attempt_started"]`` (default: the job's start), earlier ones at the job's start."""
     job = JobFactory(workspace=workspace, status=status, **times.pop("fields", {}))
     finished = timezone.now() - ago
     total = times.get("total", 100)
@@ -34,13 +35,16 @@ def finished_job(workspace, *, status=Status.COMPLETED, costs=(), ago=timedelta(
         finished_at=finished,
     )
     for number, cost in enumerate(costs, start=1):
-        Attempt.objects.create(
+        last = number == len(costs)
+        attempt = Attempt.objects.create(
             job=job,
             number=number,
-            state=Attempt.State.SUCCEEDED if number == len(costs) else Attempt.State.FAILED,
+            state=Attempt.State.SUCCEEDED if last else Attempt.State.FAILED,
             cost=Decimal(cost),
             input_tokens=100,
             output_tokens=10,
         )
+        began = (at("attempt_started") if last else None) or at("started") or created
+        Attempt.objects.filter(pk=attempt.pk).update(started_at=began)
     job.refresh_from_db()
     return job

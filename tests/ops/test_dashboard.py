@@ -334,3 +334,25 @@ def test_archived_jobs_count_in_cost_but_not_in_failure_lists(admin_client, work
 
     assert panels["failures"].rows == []
     assert panels["cost"].rows[0][7] == Decimal("0.500000")
+
+
+@pytest.mark.parametrize("in_database", [False, pytest.param(True, marks=pytest.mark.pg)])
+def test_provider_time_is_the_answering_attempts_not_a_retried_jobs_whole_life(
+    workspace, in_database
+):
+    """A job whose first attempt failed, was retried half an hour later and answered in 4 s
+    spent 4 s at the provider for its answer, not 30 minutes."""
+    finished_job(
+        workspace,
+        costs=["0.01", "0.01"],
+        started=5,
+        attempt_started=1800,
+        provider_finished=1804,
+        total=1810,
+    )
+    finished_job(workspace, costs=["0.01"], started=2, provider_finished=8, total=9)
+    now = timezone.now()
+    reads = Reads([workspace.pk], since=now - timedelta(days=1), now=now, in_database=in_database)
+    rows = {(r[0], r[1]): r for r in build_panel("latency", reads).rows}
+    assert rows[("summarize_document", "provider time")][2:] == [2, 5.0, 5.9]
+    assert rows[("summarize_document", "queue wait")][3] == 3.5  # to the first start (5 s, 2 s)
