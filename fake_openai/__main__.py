@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import sys
 
@@ -27,7 +28,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", default=None, help="seed for ids, faults and webhook quirks")
     parser.add_argument("--retention-seconds", type=float, default=600.0)
     parser.add_argument("--webhook-url", default=None)
-    parser.add_argument("--webhook-secret", default=None, help="whsec_<base64>")
+    parser.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("FAKE_OPENAI_WEBHOOK_SECRET"),
+        help="whsec_<base64> (or FAKE_OPENAI_WEBHOOK_SECRET, which other users' ps cannot read)",
+    )
     parser.add_argument("--log-level", default="warning")
     return parser.parse_args(argv)
 
