@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -117,12 +118,34 @@ def submit(request, job_type):
             except JobError as error:
                 form.add_error(None, error.message)
             else:
+                if spec.lane == "sync" and job.status in (Status.QUEUED, Status.RUNNING):
+                    messages.info(request, _sync_fallback_notice(job))
                 return redirect("job-detail", job_id=job.pk)
     else:
         initial = {"submit_token": new_submit_token()}
         initial.update(_copied_input(request, spec))
         form = JobInputForm(job_type=spec, workspaces=workspaces, initial=initial)
-    return render(request, "jobs/submit.html", {"form": form, "job_type": spec})
+    busy = (
+        f"Waiting for the answer (up to {settings.SYNC_LANE_TIMEOUT:g} s)…"
+        if spec.lane == "sync"
+        else "Submitting…"
+    )
+    return render(request, "jobs/submit.html", {"form": form, "job_type": spec, "busy_label": busy})
+
+
+def _sync_fallback_notice(job):
+    """What the person is told when a quick job did not answer inside their request."""
+    if job.events.filter(kind="lane_changed").exists():  # the request's attempt timed out
+        return (
+            f"The model did not answer within {settings.SYNC_LANE_TIMEOUT:g} s, so the job "
+            "continues in the background. This page updates by itself when it finishes."
+        )
+    # Not started in the request (dispatch paused, the provider's breaker open, or a worker
+    # took it first): it runs from the queue like any background job.
+    return (
+        "Steward could not run this job while you waited, so it runs in the background. "
+        "This page updates by itself when it finishes."
+    )
 
 
 def _copied_input(request, spec):

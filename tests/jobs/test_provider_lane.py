@@ -10,6 +10,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from jobs import execution, services
@@ -598,3 +599,27 @@ def test_a_pump_keeps_polling_until_its_queued_successor_takes_the_slot_over(fak
         second.join(10)  # the successor runs its whole turn: up to PUMP_MAX_SECONDS
     assert results["second"] is not None
     assert reload(job).attempts.get().polls > handed_over_at  # polled after the handover too
+
+
+def test_a_quick_job_that_outlasts_its_wait_says_it_continues_in_the_background(
+    fake, settings, client
+):
+    """The sync lane's form waits for the answer; when the model takes longer than the budget,
+    the person lands on the job's page and is told why it is not done yet."""
+    settings.SYNC_LANE_TIMEOUT = 0.5
+    workspace = WorkspaceFactory()
+    client.force_login(member_of(workspace))
+    url = reverse("job-submit", args=["tag_ticket"])
+    assert "Waiting for the answer (up to 0.5 s)" in client.get(url).content.decode()
+    response = client.post(
+        url,
+        {"subject": "Late", "body": "Where is it? [fake:duration=2]", "submit_token": "b" * 32},
+        follow=True,
+    )
+    job = Job.objects.get(workspace=workspace)
+    assert job.lane == "background" and job.status in (Status.QUEUED, Status.RUNNING)
+    notices = [str(m) for m in response.context["messages"]]
+    assert notices == [
+        "The model did not answer within 0.5 s, so the job continues in the background. "
+        "This page updates by itself when it finishes."
+    ]
