@@ -14,6 +14,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from .answers import plausible_answer
+
 DEFAULT_DURATION = 0.5
 DEFAULT_CHUNK_CHARS = 24
 
@@ -196,6 +198,8 @@ def output_text(source: str, chars: int | None = None) -> str:
     target = chars if chars is not None else max(120, min(1200, len(source) // 3))
     if target == 0:
         return ""
+    if chars is None and (answer := plausible_answer(source)) is not None:
+        return answer
     head = " ".join(words[::3][:40]) or "(empty input)"
     text = f"Summary [{digest}] of {len(words)} words: {head}."
     point = 1
