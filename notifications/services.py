@@ -18,14 +18,14 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Role
-from accounts.selectors import role_in
+from accounts.models import Membership, Role
+from accounts.selectors import REVIEW_ROLES, role_in
 from jobs.explain import STATUS_SENTENCES
-from jobs.models import JobEvent
+from jobs.models import Job, JobEvent, Status
 from jobs.queue import enqueue
 
 from . import webhooks
@@ -118,6 +118,7 @@ def on_job_events(events):
             if endpoint.wants(topic)
         ]
     _supersede(in_app)
+    in_app += _review_digests([event for event in events if event.kind == Topic.NEEDS_REVIEW])
     Notification.objects.bulk_create(in_app, ignore_conflicts=True)  # already told: skipped
     for event_id, user_id in emails:
         enqueue("notifications.tasks.send_job_email", event_id, user_id)
@@ -149,6 +150,67 @@ def _supersede(notices):
         if earlier is not None:
             earlier.read_at = now
         latest[(notice.user_id, notice.job_id)] = notice
+
+
+def _review_digests(events):
+    """Reviewers hear of new work as one unread notice per workspace that counts the drafts
+    waiting there, not one per draft: a newer digest replaces (marks read) the older one. The
+    submitter of a draft is not told about it as a reviewer."""
+    latest = {}
+    for event in events:
+        latest[event.job.workspace_id] = event
+    if not latest:
+        return []
+    reviewers = {}
+    for membership in Membership.objects.filter(
+        workspace_id__in=latest, role__in=REVIEW_ROLES
+    ).select_related("user"):
+        reviewers.setdefault(membership.workspace_id, []).append(membership.user)
+    waiting = dict(
+        Job.objects.filter(workspace_id__in=latest, status=Status.NEEDS_REVIEW)
+        .values_list("workspace_id")
+        .annotate(count=Count("id"))
+    )
+    digests = []
+    for workspace_id, event in latest.items():
+        count = max(waiting.get(workspace_id, 0), 1)
+        title = (
+            f"{count} draft{'s' if count != 1 else ''} waiting for review in "
+            f"{event.job.workspace.name}"
+        )
+        for user in reviewers.get(workspace_id, []):
+            if user.pk == event.job.submitter_id:
+                continue
+            digests.append(
+                Notification(
+                    user=user,
+                    job=event.job,
+                    event=event,
+                    topic=Topic.NEEDS_REVIEW,
+                    title=title,
+                    body=f"The newest is “{event.job.input_summary or event.job.short_id}”.",
+                )
+            )
+    if digests:
+        earlier = reduce(
+            operator.or_,
+            (
+                Q(user_id=digest.user_id, job__workspace_id=digest.job.workspace_id)
+                for digest in digests
+            ),
+        )
+        Notification.objects.filter(earlier, topic=Topic.NEEDS_REVIEW, read_at=None).exclude(
+            event_id__in=[digest.event_id for digest in digests]
+        ).exclude(job__submitter_id=F("user_id")).update(read_at=timezone.now())
+    return digests
+
+
+def is_review_digest(notification):
+    """A reviewer's notice of drafts waiting (it opens the review queue, not the job)."""
+    return (
+        notification.topic == Topic.NEEDS_REVIEW
+        and notification.user_id != notification.job.submitter_id
+    )
 
 
 def mark_job_read(*, user, job):

@@ -32,6 +32,8 @@ def open_notification(request, notification_id):
     notification = services.mark_read(user=request.user, notification_id=notification_id)
     if notification is None:
         raise Http404("No such notification")
+    if services.is_review_digest(notification):
+        return redirect("review:queue")
     return redirect("job-detail", job_id=notification.job_id)
 
 

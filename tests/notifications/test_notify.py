@@ -4,13 +4,14 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from accounts.models import Role
 from jobs import hooks, services
 from jobs.models import FailureKind
 from notifications import services as notify
 from notifications.models import Channel, Notification, Topic
 from review import services as review
 from review.release import release_approved
-from tests.factories import JobFactory, member_of
+from tests.factories import JobFactory, WorkspaceFactory, member_of
 from tests.jobs import progress
 from tests.review.drafts import make_draft
 
@@ -215,3 +216,26 @@ def test_a_repeated_event_delivery_leaves_its_notice_unread(
     event = job.events.get(kind="completed")
     notify.on_job_events([event])  # the listener called again for the same event
     assert Notification.objects.get(user=submitter).read_at is None
+
+
+def test_reviewers_get_one_digest_of_waiting_drafts_that_opens_the_queue(
+    client, workspace, submitter, tasks_run_inline
+):
+    """Four drafts arrive: each reviewer's bell shows one notice that counts them, and it
+    leads to the review queue; the submitter is not told as a reviewer."""
+    reviewer = member_of(workspace, Role.REVIEWER, username="rita")
+    member_of(WorkspaceFactory(), Role.REVIEWER, username="elsewhere")
+    for _ in range(4):
+        job = make_draft(workspace=workspace, submitter=submitter)
+        hooks.emit_after_commit(list(job.events.order_by("pk")))
+        hooks.emit_after_commit(list(job.events.order_by("pk")))  # a repeated call adds nothing
+
+    unread = Notification.objects.filter(read_at=None, topic=Topic.NEEDS_REVIEW)
+    assert [(n.user, n.title) for n in unread] == [
+        (reviewer, f"4 drafts waiting for review in {workspace.name}")
+    ]
+    client.force_login(reviewer)
+    assert client.get(reverse("notification-unread")).json() == {"unread": 1}
+    response = client.get(reverse("notification-open", args=[unread.get().pk]))
+    assert response.url == reverse("review:queue")
+    assert client.get(reverse("notification-unread")).json() == {"unread": 0}
