@@ -182,22 +182,27 @@ def submit_and_start(**submission):
     """How the web form and the API submit: record the job (``services.submit_job``, whose
     keyword arguments these are), then start it. A sync-lane job runs now, inside the request;
     every other lane was already handed to a worker when the submission committed. Returns the
-    job as it stands, with ``replayed`` as ``submit_job`` set it."""
-    job = services.submit_job(**submission)
+    job as it stands, with ``replayed`` as ``submit_job`` set it. A sync-lane job is written
+    already held for this request, so a worker's pump cannot start it first."""
+    owner = worker_name("sync")
+    job = services.submit_job(**submission, run_by=owner)
     if job.lane == "sync" and job.status == Status.QUEUED and not job.replayed:
-        job = run_sync(job)
+        job = run_sync(job, owner=owner)
         job.replayed = False
     return job
 
 
-def run_sync(job):
+def run_sync(job, owner=None):
     """Run a sync-lane job inside the request. On timeout the job falls back to the
-    background lane (a foreground request cannot be picked up again later)."""
-    owner = worker_name("sync")
-    claimed = claim_due(owner, limit=1, job_ids=[job.pk])
-    if not claimed:
-        return Job.objects.get(pk=job.pk)
-    job = claimed[0]
+    background lane (a foreground request cannot be picked up again later). A job that
+    ``owner`` already holds (``submit_job(run_by=owner)``) is run as it is; any other is
+    claimed first, and left alone if a worker holds it."""
+    if owner is None or job.lease_owner != owner:
+        owner = worker_name("sync")
+        claimed = claim_due(owner, limit=1, job_ids=[job.pk])
+        if not claimed:
+            return Job.objects.get(pk=job.pk)
+        job = claimed[0]
     spec = get_job_type(job.job_type)
     instructions = spec.render_instructions(job.input, services.reviewer_notes_for(job))
     attempt = services.begin_attempt(job=job, instructions=instructions, actor="system:sync")

@@ -2,7 +2,9 @@
 
 import hashlib
 import json
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -50,9 +52,21 @@ def _replay(existing, fingerprint):
 
 
 def submit_job(
-    *, workspace, submitter, job_type, input, priority=Priority.NORMAL, idempotency_key=None
+    *,
+    workspace,
+    submitter,
+    job_type,
+    input,
+    priority=Priority.NORMAL,
+    idempotency_key=None,
+    run_by=None,
 ):
     """Validate and record a new job, then enqueue its dispatch once the record is committed.
+
+    ``run_by`` names the request that runs a sync-lane job itself: the job is written already
+    leased to it, so no worker can start it first, for the request's whole budget
+    (``SYNC_LANE_TIMEOUT``) and a lease beyond; if the request dies, the lease lapses and a
+    worker starts the job then. Other lanes ignore it.
 
     Idempotent by ``idempotency_key`` within the workspace: the same key with the same request
     returns the original job (``job.replayed`` is True); with a different request it raises
@@ -79,6 +93,10 @@ def submit_job(
             return _replay(existing, fingerprint)
 
     now = timezone.now()
+    held = {}
+    if run_by and spec.lane == "sync":
+        hold = settings.SYNC_LANE_TIMEOUT + settings.POLL_LEASE_SECONDS
+        held = {"lease_owner": run_by, "lease_expires_at": now + timedelta(seconds=hold)}
     try:
         with transaction.atomic():
             job = Job.objects.create(
@@ -97,6 +115,7 @@ def submit_job(
                 expires_at=now + spec.deadline,
                 attempt_limit=spec.attempt_limit,
                 next_poll_at=now,
+                **held,
             )
             record_event(
                 job,

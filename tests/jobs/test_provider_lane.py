@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from jobs import execution, services
 from jobs.execution import circuit, provider
+from jobs.execution.claims import claim_due
 from jobs.job_types import get_job_type
 from jobs.models import Attempt, CircuitState, Job, Priority, Status
 from tests.factories import WorkspaceFactory, member_of
@@ -368,6 +369,36 @@ def test_sync_lane_answers_inside_the_request(fake):
     job = execution.run_sync(reload(job))
     assert job.status in (Status.COMPLETED, Status.NEEDS_REVIEW)
     assert job.attempts.get().state == "succeeded"
+
+
+def _sync_ticket(run_by):
+    workspace = WorkspaceFactory()
+    return services.submit_job(
+        workspace=workspace,
+        submitter=member_of(workspace),
+        job_type="tag_ticket",
+        input={"subject": "Late", "body": "Where is my order?"},
+        run_by=run_by,
+    )
+
+
+def test_a_sync_job_is_held_for_its_request_so_no_worker_starts_it_first(fake):
+    job = _sync_ticket(run_by="sync:request-1")
+    assert job.lane == "sync"
+    assert claim_due("pump:test") == []  # due, but the request holds it
+    job = execution.run_sync(job, owner="sync:request-1")
+    assert job.status in (Status.COMPLETED, Status.NEEDS_REVIEW)
+    attempt = job.attempts.get()
+    assert attempt.state == "succeeded" and attempt.polls == 0  # answered in the request
+
+
+def test_a_sync_job_whose_request_died_is_started_by_a_worker_after_the_hold(fake, settings):
+    job = _sync_ticket(run_by="sync:request-that-died")
+    hold = settings.SYNC_LANE_TIMEOUT + settings.POLL_LEASE_SECONDS
+    just_before = timezone.now() + timedelta(seconds=hold - 2)
+    assert claim_due("pump:test", now=just_before) == []
+    after = timezone.now() + timedelta(seconds=hold + 1)
+    assert [j.pk for j in claim_due("pump:test", now=after)] == [job.pk]
 
 
 def test_sync_lane_timeout_falls_back_to_background(fake, settings):
