@@ -67,9 +67,10 @@ class Tuning:
     # --- the provider -----------------------------------------------------------------------
     PROVIDER_TIMEOUT: float = knob(30.0, "Seconds one provider call may take.")
     PROVIDER_HTTP: str = knob(
-        "lean",
-        "The pump's HTTP client: lean (jobs/execution/provider/transport.py), aiohttp (the SDK's "
-        "DefaultAioHttpClient) or httpx (the SDK's default); bench/retrieve_cpu.py compares them.",
+        "aiohttp",
+        "The pump's HTTP client: aiohttp (the SDK's DefaultAioHttpClient), lean (Steward's own "
+        "HTTP/1.1 transport, jobs/execution/provider/transport.py) or httpx (the SDK's default); "
+        "bench/retrieve_cpu.py and bench/p1_inflight.py compare them.",
     )
     SYNC_LANE_TIMEOUT: float = knob(
         20.0, "Seconds a sync-lane job may run inside the request before it moves to background."

@@ -1,4 +1,9 @@
-"""A lean HTTP/1.1 transport for the pump's SDK client.
+"""A lean HTTP/1.1 transport for the pump's SDK client, used when ``PROVIDER_HTTP=lean``.
+
+The default wire is the SDK's maintained aiohttp client. Back to back at 10,000 jobs in flight
+(bench/p1_inflight.py, 2026-12-05) this transport used 98 CPU s where the aiohttp client used
+103, and both met the pump's targets: not enough to make hand-written code the default. It
+stays as an option, bounded as described below, for installations that measure otherwise.
 
 The pump retrieves hundreds of responses a second through one ``AsyncOpenAI`` client. With the
 SDK's default transport (httpx's connection pool over httpcore) a retrieve cost ~1.3 ms of CPU,
@@ -8,8 +13,9 @@ keeps the SDK and httpx unchanged above it (requests are built, retried, authent
 parsed by the SDK as always) and replaces only the wire: one asyncio stream per connection,
 kept alive and reused last-in first-out (not after ``keep_alive`` seconds idle, nor once the
 server hung up), the request written in one piece and the answer read by ``Content-Length``
-or chunked framing. Measured in-process against the fake, 500 retrieves
-16 at a time: ~0.63 ms of CPU per retrieve instead of ~1.3 ms (bench/RESULTS.md).
+or chunked framing. Measured in-process against the fake, 500 retrieves 16 at a time
+(bench/retrieve_cpu.py, 2026-12-04): 1.60 ms of CPU per retrieve, against 1.88 ms for the
+aiohttp client and 3.08 ms for the SDK's default.
 
 What it reads is bounded: at most ``MAX_HEADERS`` header lines of at most 64 KiB each, and a
 body of at most ``MAX_BODY_BYTES`` whatever its framing; a larger answer fails the request as a
