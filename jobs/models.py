@@ -198,6 +198,14 @@ class Job(ConcurrentTransitionMixin, models.Model):
     def short_id(self):
         return str(self.id)[:8]
 
+    @property
+    def status_label(self):
+        """The status as people read it: a draft a reviewer rejected reads "Rejected", not
+        "Failed" (its status is ``failed``, its review state says why)."""
+        if self.status == Status.FAILED and self.review_state == ReviewState.REJECTED:
+            return ReviewState.REJECTED.label
+        return self.get_status_display()
+
     # --- transitions: each only changes status; services do the rest and write the event ---
 
     @transition(field=status, source=Status.QUEUED, target=Status.RUNNING)

@@ -89,6 +89,7 @@ def on_job_events(events):
     no second notification or delivery. The submitter is not told about their own action (they
     just did it), but webhooks always are.
     """
+    _recount_digests({event.job_id for event in events if event.from_status == Status.NEEDS_REVIEW})
     wanted = [event.pk for event in events if event.kind in Topic.values]
     if not wanted:
         return
@@ -173,11 +174,7 @@ def _review_digests(events):
     )
     digests = []
     for workspace_id, event in latest.items():
-        count = max(waiting.get(workspace_id, 0), 1)
-        title = (
-            f"{count} draft{'s' if count != 1 else ''} waiting for review in "
-            f"{event.job.workspace.name}"
-        )
+        title = _digest_title(max(waiting.get(workspace_id, 0), 1), event.job.workspace.name)
         for user in reviewers.get(workspace_id, []):
             if user.pk == event.job.submitter_id:
                 continue
@@ -203,6 +200,38 @@ def _review_digests(events):
             event_id__in=[digest.event_id for digest in digests]
         ).exclude(job__submitter_id=F("user_id")).update(read_at=timezone.now())
     return digests
+
+
+def _digest_title(count, workspace_name):
+    return f"{count} draft{'s' if count != 1 else ''} waiting for review in {workspace_name}"
+
+
+def _unread_digests(workspace_id):
+    return Notification.objects.filter(
+        topic=Topic.NEEDS_REVIEW, read_at=None, job__workspace_id=workspace_id
+    ).exclude(job__submitter_id=F("user_id"))
+
+
+def _recount_digests(job_ids):
+    """Drafts left review (approved, rejected, sent back, canceled): each unread digest of
+    their workspaces says how many wait now, and is read once none do, so the bell never counts
+    work that is gone."""
+    if not job_ids:
+        return
+    workspaces = dict(
+        Job.objects.filter(pk__in=job_ids).values_list("workspace_id", "workspace__name").distinct()
+    )
+    waiting = dict(
+        Job.objects.filter(workspace_id__in=workspaces, status=Status.NEEDS_REVIEW)
+        .values_list("workspace_id")
+        .annotate(count=Count("id"))
+    )
+    for workspace_id, name in workspaces.items():
+        count = waiting.get(workspace_id, 0)
+        if count:
+            _unread_digests(workspace_id).update(title=_digest_title(count, name))
+        else:
+            _unread_digests(workspace_id).update(read_at=timezone.now())
 
 
 def is_review_digest(notification):

@@ -111,11 +111,11 @@
     if (section) section.hidden = false;
   }
 
-  function setBadge(status) {
+  function setBadge(status, label) {
     var badge = document.querySelector("[data-status-badge]");
     if (!badge || !status) return;
     badge.className = "badge badge-lg badge-" + status;
-    badge.textContent = config.statusLabels[status] || status;
+    badge.textContent = label || config.statusLabels[status] || status;
   }
 
   function apply(event) {
@@ -125,7 +125,10 @@
     if (event.kind === "partial_output") appendPartial(event);
     else if (!hidden.has(event.kind)) addToTimeline(event);
     markProgress(event);
-    if (event.to_status && event.to_status !== event.from_status) setBadge(event.to_status);
+    if (event.to_status && event.to_status !== event.from_status) {
+      // A rejected draft fails, and reads as what happened to it.
+      setBadge(event.to_status, event.kind === "rejected" ? "Rejected" : null);
+    }
     // Any step of the story may change what the page says (the status sentence, the
     // attempts, the controls): re-read those sections, at most once per burst of events.
     if (event.kind !== "partial_output") scheduleRefresh();

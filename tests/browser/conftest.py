@@ -26,6 +26,25 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
+def workspace():
+    from tests.factories import WorkspaceFactory
+
+    return WorkspaceFactory(name="Acme Support")
+
+
+@pytest.fixture
+def alice(workspace):
+    from tests.factories import member_of
+
+    return member_of(workspace, username="alice", email="alice@example.test")
+
+
+def badge(page):
+    """The job page's status badge."""
+    return page.locator("[data-status-badge]")
+
+
+@pytest.fixture
 def _fast_password_hashing():
     """The server subprocess uses the real hashers, so passwords here must too."""
 

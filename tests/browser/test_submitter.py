@@ -8,26 +8,13 @@ from playwright.sync_api import expect
 from accounts.models import Role
 from jobs import services
 from jobs.models import FailureKind, Job, JobEvent, Status
-from tests.factories import JobFactory, WorkspaceFactory, member_of
+from tests.browser.conftest import badge
+from tests.factories import JobFactory, member_of
 from tests.jobs import progress
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "pw-for-tests-1"
-
-
-@pytest.fixture
-def workspace():
-    return WorkspaceFactory(name="Acme Support")
-
-
-@pytest.fixture
-def alice(workspace):
-    return member_of(workspace, username="alice", email="alice@example.test")
-
-
-def badge(page):
-    return page.locator("[data-status-badge]")
 
 
 def keep_page_marker(page):

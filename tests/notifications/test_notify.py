@@ -239,3 +239,31 @@ def test_reviewers_get_one_digest_of_waiting_drafts_that_opens_the_queue(
     response = client.get(reverse("notification-open", args=[unread.get().pk]))
     assert response.url == reverse("review:queue")
     assert client.get(reverse("notification-unread")).json() == {"unread": 0}
+
+
+def test_a_digest_counts_the_drafts_still_waiting_and_is_read_once_none_are(
+    workspace, submitter, tasks_run_inline
+):
+    """Reviewers decide drafts: the unread digest says how many wait now, never a count of work
+    that is gone, and leaves the bell when the queue is empty."""
+    rita = member_of(workspace, Role.REVIEWER, username="rita")
+    drafts = []
+    for _ in range(3):
+        drafts.append(make_draft(workspace=workspace, submitter=submitter))
+        hooks.emit_after_commit(list(drafts[-1].events.order_by("pk")))
+
+    def digest():
+        return Notification.objects.filter(user=rita, topic=Topic.NEEDS_REVIEW, read_at=None)
+
+    def decide(job, decision, **reason):
+        before = set(job.events.values_list("pk", flat=True))
+        review.claim_draft(job=job, reviewer=rita)
+        decision(job=job, reviewer=rita, **reason)
+        hooks.emit_after_commit(list(job.events.exclude(pk__in=before).order_by("pk")))
+
+    decide(drafts[0], review.approve_draft)
+    assert [n.title for n in digest()] == [f"2 drafts waiting for review in {workspace.name}"]
+    decide(drafts[1], review.reject_draft, reason="Off topic.")
+    assert [n.title for n in digest()] == [f"1 draft waiting for review in {workspace.name}"]
+    decide(drafts[2], review.approve_draft)
+    assert not digest().exists()
