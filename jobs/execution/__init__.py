@@ -44,50 +44,45 @@ while the provider's error rate is high.
 Tuning knobs for all of this are typed, with a sentence each, in ``config/tuning.py``.
 """
 
-from .claims import (
-    claim_due,
-    worker_name,
-)
-from .lanes import (
-    adopt_orphan,
-    cancel_at_provider,
-    receive_webhook,
-    run_sync,
-    stream_job,
-    submit_and_start,
-)
-from .pacing import (
-    first_look,
-    next_look,
-    poll_interval,
-)
-from .polling import (
-    poll,
-    process_claimed,
-)
-from .pump import (
-    dispatch_job,
-    run_pump,
-    stale_pump_slots,
-    sweep_expired,
-)
+import importlib
 
-__all__ = [
-    "worker_name",
-    "poll_interval",
-    "next_look",
-    "first_look",
-    "claim_due",
-    "process_claimed",
-    "poll",
-    "dispatch_job",
-    "run_pump",
-    "stale_pump_slots",
-    "sweep_expired",
-    "stream_job",
-    "submit_and_start",
-    "run_sync",
-    "cancel_at_provider",
-    "receive_webhook",
-    "adopt_orphan",
-]
+# Each public name and the module it lives in. They are imported on first use (PEP 562), not
+# when the package is: ``run_workers`` imports only ``cluster`` before it forks the workers, and
+# every page its process loads counts again in each forked worker's RSS. Importing the provider
+# (the openai SDK and aiohttp, ~45 MB) there raised the cluster's RSS sum by ~80 MB
+# (bench/RESULTS.md, Dec 5).
+_HOMES = {
+    "claim_due": "claims",
+    "worker_name": "claims",
+    "adopt_orphan": "lanes",
+    "cancel_at_provider": "lanes",
+    "receive_webhook": "lanes",
+    "run_sync": "lanes",
+    "stream_job": "lanes",
+    "submit_and_start": "lanes",
+    "first_look": "pacing",
+    "next_look": "pacing",
+    "poll_interval": "pacing",
+    "poll": "polling",
+    "process_claimed": "polling",
+    "dispatch_job": "pump",
+    "run_pump": "pump",
+    "stale_pump_slots": "pump",
+    "sweep_expired": "pump",
+}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name):
+    home = _HOMES.get(name)
+    if home is None:  # a submodule (``execution.provider``) not imported yet
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
