@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts.models import Membership, Role
 from accounts.selectors import REVIEW_ROLES, role_in
 from jobs.explain import STATUS_SENTENCES
-from jobs.models import Job, JobEvent, Status
+from jobs.models import WAITING_FOR_REVIEW, Job, JobEvent, Status
 from jobs.queue import enqueue
 
 from . import webhooks
@@ -167,11 +167,7 @@ def _review_digests(events):
         workspace_id__in=latest, role__in=REVIEW_ROLES
     ).select_related("user"):
         reviewers.setdefault(membership.workspace_id, []).append(membership.user)
-    waiting = dict(
-        Job.objects.filter(workspace_id__in=latest, status=Status.NEEDS_REVIEW)
-        .values_list("workspace_id")
-        .annotate(count=Count("id"))
-    )
+    waiting = _waiting_counts(latest)
     digests = []
     for workspace_id, event in latest.items():
         title = _digest_title(max(waiting.get(workspace_id, 0), 1), event.job.workspace.name)
@@ -202,6 +198,16 @@ def _review_digests(events):
     return digests
 
 
+def _waiting_counts(workspace_ids):
+    """Drafts in each workspace's review queue (pending or escalated: an approved action that
+    has not run yet is no longer waiting for a reviewer)."""
+    return dict(
+        Job.objects.filter(WAITING_FOR_REVIEW, workspace_id__in=workspace_ids)
+        .values_list("workspace_id")
+        .annotate(count=Count("id"))
+    )
+
+
 def _digest_title(count, workspace_name):
     return f"{count} draft{'s' if count != 1 else ''} waiting for review in {workspace_name}"
 
@@ -221,11 +227,7 @@ def _recount_digests(job_ids):
     workspaces = dict(
         Job.objects.filter(pk__in=job_ids).values_list("workspace_id", "workspace__name").distinct()
     )
-    waiting = dict(
-        Job.objects.filter(workspace_id__in=workspaces, status=Status.NEEDS_REVIEW)
-        .values_list("workspace_id")
-        .annotate(count=Count("id"))
-    )
+    waiting = _waiting_counts(workspaces)
     for workspace_id, name in workspaces.items():
         count = waiting.get(workspace_id, 0)
         if count:
