@@ -38,6 +38,7 @@ as a known cluster bug; its text was not available where this was written).
 """
 
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -51,6 +52,7 @@ from django.conf import settings
 from django_q import cluster as q_cluster
 from django_q.monitor import monitor
 from django_q.pusher import pusher
+from django_q.signals import post_spawn
 
 log = logging.getLogger(__name__)
 # The django-q2 release whose internals this module reads (see the module docstring).
@@ -191,6 +193,15 @@ def _worker_signals():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def _load_runtime(sender, proc_name, **kwargs):
+    """A worker loads the provider (the openai SDK and aiohttp, ~0.7 s of CPU) when it spawns,
+    while it is idle, not inside the first task or pump turn that needs it: the sentinel does
+    not import them before it forks (``jobs.execution``'s docstring), and a pump turn that
+    imports them holds every due job meanwhile."""
+    importlib.import_module("jobs.execution.pump")
+    importlib.import_module("jobs.execution.lanes")
+
+
 def supervise():
     """Run the cluster in this process until SIGTERM or Ctrl-C stops it."""
     global _stopping
@@ -206,5 +217,6 @@ def supervise():
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     os.register_at_fork(after_in_child=_worker_signals)
+    post_spawn.connect(_load_runtime, dispatch_uid="steward-load-runtime")
     sentinel.start()
     return 0
