@@ -31,11 +31,6 @@ class Tuning:
         "Recent run times per job type the first look learns from: it waits 0.9 × their 2nd "
         "percentile (jobs/execution/pacing.py); 0 turns learning off.",
     )
-    START_LOOKS: int = knob(
-        3,
-        "Looks, at the plain backoff, at an attempt the provider holds queued, so the page "
-        "shows the model start; then the usual pacing (learned first look, webhooks) resumes.",
-    )
     POLL_LEARN_MIN_SAMPLES: int = knob(20, "Run times needed before the learned first look.")
     POLL_LEARN_REFRESH_SECONDS: float = knob(300.0, "How often the learned first look updates.")
     PUMP_SLOTS: int = knob(1, "Pump loops running at once across all clusters.")

@@ -4,7 +4,9 @@ The event id is the ``JobEvent`` primary key, so a client that reconnects with
 ``Last-Event-ID: N`` (or ``?after=N``) receives exactly the events after N: nothing lost,
 nothing twice. The stream reads the database every ``poll`` seconds, sends a comment as a
 heartbeat so idle proxies keep the connection, and ends with an ``end`` event once the job is
-finished and every event has been sent. Serve it from the ASGI server (uvicorn): an async
+finished and every event has been sent. While the job waits for the model to start, the stream
+asks for a look at it now and then (``services.look_soon``): an open page is what makes that
+look worth its cost. Serve it from the ASGI server (uvicorn): an async
 iterator holds no worker thread while it waits.
 """
 
@@ -12,10 +14,12 @@ import asyncio
 import json
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import close_old_connections
 from django.http import StreamingHttpResponse
 
-from .models import TERMINAL, Job, JobEvent
+from . import services
+from .models import TERMINAL, Job, JobEvent, Status
 
 BATCH = 200
 
@@ -59,10 +63,17 @@ def _read(job_id, after):
     return events, status
 
 
+def _look_soon(job_id):
+    try:
+        services.look_soon(job_id)
+    finally:
+        close_old_connections()
+
+
 async def stream_job_events(job_id, after, *, poll=0.5, heartbeat=15.0, max_seconds=None):
     """Yield SSE text for the events of ``job_id`` after ``after`` until the job is finished."""
     loop = asyncio.get_running_loop()
-    started = last_sent = loop.time()
+    started = last_sent = next_look = loop.time()
     yield "retry: 1000\n\n"
     while True:
         events, status = await sync_to_async(_read, thread_sensitive=False)(job_id, after)
@@ -78,6 +89,10 @@ async def stream_job_events(job_id, after, *, poll=0.5, heartbeat=15.0, max_seco
         now = loop.time()
         if max_seconds is not None and now - started > max_seconds:
             return
+        if status == Status.QUEUED and now >= next_look:
+            # at the pump's backoff: every 1.5 s at first, a tenth of the time watched later
+            await sync_to_async(_look_soon, thread_sensitive=False)(job_id)
+            next_look = now + max(settings.POLL_MIN_INTERVAL, 0.1 * (now - started))
         if now - last_sent >= heartbeat:
             yield ": keep-alive\n\n"
             last_sent = now

@@ -199,7 +199,7 @@ def _queued_line(job, last):
             after=f" (attempt {number + 1} of {job.attempt_limit}).",
         )
     if last is not None and last.kind == "dispatched":
-        return StatusLine("Sent to the model, which has not started on it yet.")
+        return StatusLine("Sent to the model; Steward has not seen it start yet.")
     if last is not None and last.kind == "sent_back":
         return StatusLine(
             "A reviewer sent the draft back; the next attempt follows their notes and starts soon."

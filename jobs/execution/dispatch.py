@@ -17,7 +17,7 @@ from ..models import (
 from ..queue import enqueue
 from . import circuit, provider
 from .claims import release_job
-from .pacing import first_look, next_look, start_look
+from .pacing import first_look, next_look
 from .provider import ProviderError, outcome_from_error
 
 log = logging.getLogger(__name__)
@@ -61,19 +61,11 @@ def dispatch_claimed(jobs):
         )
     working = []
     for job_type, rows in accepted.items():  # each job type has its own first look
-        now = timezone.now()
-        started = [row for row in rows if row[2] == "in_progress"]
-        waiting = [row for row in rows if row[2] != "in_progress"]
-        if started:
-            first = next_look(0, first_look(job_type))
-            services.record_dispatches(
-                started, next_poll_at=now + timedelta(seconds=first), release=True
-            )
-            working += [attempt.job for attempt, *_ in started]
-        if waiting:  # queued at the provider: looked at soon, to see the model start
-            services.record_dispatches(
-                waiting, next_poll_at=now + timedelta(seconds=start_look(0)), release=True
-            )
+        first = next_look(0, first_look(job_type))
+        services.record_dispatches(
+            rows, next_poll_at=timezone.now() + timedelta(seconds=first), release=True
+        )
+        working += [attempt.job for attempt, _, status, _ in rows if status == "in_progress"]
     if working:  # the model took the work on at once: the job is running from now
         services.mark_running_batch(working, actor="system:dispatcher")
     circuit.record(ok=sum(map(len, accepted.values())), failed=failed, rate_limited=limited)

@@ -21,6 +21,12 @@ With webhooks on, a webhook makes the job due at once and polling is only the sa
 lost delivery: it must still read the result inside the provider's retention (about ten minutes
 after the response ends), so a fixed ``WEBHOOK_SAFETY_POLL_SECONDS`` (default 9 minutes)
 suffices: at most one extra retrieve for jobs under nine minutes.
+
+Neither a webhook nor the learned first look tells when the model *starts* on a response the
+provider accepted as ``queued``, and until a look sees it working the job stays ``queued``
+(its page says it was sent and not yet seen to start). Such looks are paid for only while
+someone watches the job: its open page or event stream makes it due at this same backoff
+(``jobs.services.look_soon``). Unwatched, the pacing above is all it gets (bench P2).
 """
 
 import math
@@ -46,16 +52,6 @@ def poll_interval(age_seconds):
     """Seconds until the next look: short at first, about a tenth of the age later, capped."""
     if settings.OPENAI_WEBHOOKS_ENABLED:
         return settings.WEBHOOK_SAFETY_POLL_SECONDS * random.uniform(0.9, 1.0)
-    return _backoff(age_seconds)
-
-
-def start_look(age_seconds):
-    """Seconds until the next look at an attempt the provider accepted but has not started
-    (status ``queued``): the plain backoff, whether webhooks are on or a first look was
-    learned. Neither tells when the model starts (the provider sends no webhook for it, and
-    learned run times say when work ends), and until a look sees it working the job's page
-    says it is queued. ``START_LOOKS`` bounds what this costs: after that many looks at a job
-    still queued, the usual pacing resumes. Work that starts on creation costs no look at all."""
     return _backoff(age_seconds)
 
 

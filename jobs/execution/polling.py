@@ -21,7 +21,7 @@ from ..queue import enqueue
 from . import circuit, provider
 from .claims import lease_length, release_job, release_many
 from .dispatch import dispatch_claimed
-from .pacing import first_look, next_look, poll_interval, start_look
+from .pacing import first_look, next_look, poll_interval
 from .provider import ProviderError
 
 log = logging.getLogger(__name__)
@@ -147,10 +147,7 @@ def poll(pairs):
         age = (now - attempt.started_at).total_seconds()
         if result.is_working and job.status == Status.QUEUED:
             starting.add(job.pk)
-        if result.is_working or attempt.polls + 1 >= settings.START_LOOKS:
-            job.next_poll_at = now + timedelta(seconds=next_look(age, first_look(job.job_type)))
-        else:  # still queued at the provider: look again soon to see the model start
-            job.next_poll_at = now + timedelta(seconds=start_look(age))
+        job.next_poll_at = now + timedelta(seconds=next_look(age, first_look(job.job_type)))
         waiting.append(job)
     if starting:
         # a job that could not start (canceled meanwhile) keeps its lease until it lapses

@@ -16,6 +16,7 @@ from ..errors import IdempotencyKeyReused
 from .attempts import (
     add_artifact,
     begin_attempt,
+    look_soon,
     mark_running,
     move_to_background_lane,
     record_dispatch,
@@ -80,6 +81,7 @@ __all__ = [
     "fail_job",
     "begin_attempt",
     "record_dispatch",
+    "look_soon",
     "mark_running",
     "add_artifact",
     "finish_attempt",

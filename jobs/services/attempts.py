@@ -12,7 +12,9 @@ from ..errors import (
 from ..models import (
     ACTIVE,
     Artifact,
+    Attempt,
     Job,
+    Status,
 )
 from .base import actor_fields, fresh_copy, move_job, record_note
 from .batches import begin_attempts, record_dispatches
@@ -53,6 +55,24 @@ def mark_running(*, job, actor="system:poller"):
         started_at=job.started_at or timezone.now(),
     )
     return job
+
+
+def look_soon(job_id):
+    """Someone is watching a job (its page or its event stream is open) whose attempt the
+    provider accepted but Steward has not seen start: make it due now, so the pump's next
+    turn looks and the page says ``running`` once the model works. The provider sends no
+    webhook when a model starts, so a job nobody watches waits for its usual pacing instead:
+    looks for the start cost retrieves only while a person is there to see it (bench P2).
+    Moves no status and records no event. Returns whether the job was made due."""
+    now = timezone.now()
+    return bool(
+        Job.objects.filter(
+            pk=job_id,
+            status=Status.QUEUED,
+            next_poll_at__gt=now,
+            attempts__state=Attempt.State.IN_FLIGHT,
+        ).update(next_poll_at=now)
+    )
 
 
 def _next_version(job, kind):

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from accounts.models import ApiToken, Role
 from jobs import execution
+from jobs.execution.provider.client import close_poll_client
 from jobs.models import FailureKind, Job, ReviewState, Status, WebhookReceipt
 from notifications.models import Notification
 from review import services as review
@@ -46,6 +47,7 @@ def off_the_page_loop(work, *args, **kwargs):
         try:
             return work(*args, **kwargs)
         finally:
+            close_poll_client()
             connections.close_all()
 
     with ThreadPoolExecutor(1) as pool:
@@ -76,7 +78,7 @@ def test_a_background_job_shows_queued_running_completed_with_every_marker_timed
     job = Job.objects.get()
 
     off_the_page_loop(execution.dispatch_job, job.pk)
-    expect(status_line(page)).to_have_text("Sent to the model, which has not started on it yet.")
+    expect(status_line(page)).to_have_text("Sent to the model; Steward has not seen it start yet.")
     screenshot(page, "job-page-queued")
 
     def job_is(status):

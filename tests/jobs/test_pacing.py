@@ -1,16 +1,18 @@
 """When the poller looks at an in-flight job: the backoff and the first look learned per job type
 (jobs/execution/pacing.py), against the fake OpenAI server over real HTTP."""
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from jobs import execution
+from jobs import execution, services
+from jobs.event_stream import stream_job_events
 from jobs.execution import pacing
-from jobs.models import Attempt, Job, Status
+from jobs.models import TERMINAL, Attempt, Job, Status
 from tests.factories import JobFactory, WorkspaceFactory
-from tests.jobs.test_provider_lane import pump_until, reload, submit
+from tests.jobs.test_provider_lane import finished_at_provider, pump_until, reload, submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -114,31 +116,60 @@ def test_a_job_the_model_starts_on_creation_is_running_from_its_dispatch(fake, s
     ]
 
 
+def watch_until_it_asks_for_a_look(job):
+    """Open the job's event stream (as its page does) and read it until it has asked for a
+    look once: with ``heartbeat=0`` every turn after the catch-up ends with a keep-alive."""
+
+    async def watch():
+        stream = stream_job_events(job.pk, 0, poll=0, heartbeat=0)
+        try:
+            async for chunk in stream:
+                if chunk.startswith(": keep-alive"):
+                    return
+        finally:
+            await stream.aclose()
+
+    asyncio.run(watch())
+
+
 @pytest.mark.parametrize("webhooks", [False, True])
-def test_a_job_the_provider_queues_is_looked_at_soon_and_runs_once_the_model_starts(
+def test_a_watched_job_the_provider_queues_is_looked_at_now_and_runs_once_the_model_starts(
     fake, settings, webhooks
 ):
     """No webhook says the model started, and a learned first look or the webhook safety poll
-    would leave the page saying "queued" for minutes: a queued create gets early looks."""
+    would leave an open page saying "queued" for minutes: its open stream asks for a look."""
     settings.OPENAI_WEBHOOKS_ENABLED = webhooks
-    past_runs(range(40, 90))  # a learned first look of 36 s must not delay the start
+    past_runs(range(40, 90))  # a learned first look of 36 s
     job = submit(directive="[fake:duration=60;queued_for=0.5]")
     execution.dispatch_job(job.pk)
     assert reload(job).status == Status.QUEUED
-    assert seconds_until_next_look(job) <= settings.POLL_MIN_INTERVAL
-    pump_until(lambda: reload(job).status == Status.RUNNING)
+    assert seconds_until_next_look(job) > 30  # nobody watches yet: the usual pacing
+    finished_at_provider(fake, job, status="in_progress")  # the model has started
+    watch_until_it_asks_for_a_look(job)
+    assert seconds_until_next_look(job) <= 0
+    execution.run_pump(seconds=0.3, owner="test-pump")
+    assert reload(job).status == Status.RUNNING
     assert _story(job)[-1] == ("running", Status.QUEUED, Status.RUNNING)
-    assert seconds_until_next_look(job) > settings.POLL_MIN_INTERVAL  # the usual pacing again
 
 
-def test_a_job_the_provider_keeps_queued_gets_a_bounded_number_of_early_looks(fake, settings):
+def test_a_job_nobody_watches_gets_no_early_looks_with_webhooks_on(fake, settings):
+    """The P2 budget with webhooks (about one retrieve a job): without a watcher a job the
+    provider keeps queued is looked at only by the safety poll, and says what is known."""
     settings.OPENAI_WEBHOOKS_ENABLED = True
     job = submit(directive="[fake:duration=3600;queued_for=3600]")
     execution.dispatch_job(job.pk)
-    for _ in range(settings.START_LOOKS):
-        assert seconds_until_next_look(job) <= settings.POLL_MIN_INTERVAL
-        Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())
-        execution.process_claimed(execution.claim_due("test-pump", job_ids=[job.pk]), "test-pump")
-    assert Attempt.objects.get(job=job).polls == settings.START_LOOKS
+    assert seconds_until_next_look(job) > 0.8 * settings.WEBHOOK_SAFETY_POLL_SECONDS
+    Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now())  # the safety poll
+    execution.process_claimed(execution.claim_due("test-pump", job_ids=[job.pk]), "test-pump")
+    assert Attempt.objects.get(job=job).polls == 1
     assert reload(job).status == Status.QUEUED  # true: the provider still holds it
     assert seconds_until_next_look(job) > 0.8 * settings.WEBHOOK_SAFETY_POLL_SECONDS
+
+
+def test_watching_a_finished_or_unsent_job_asks_for_no_look(fake):
+    waiting = submit()  # accepted, not sent to the provider yet
+    assert not services.look_soon(waiting.pk)
+    done = submit(directive="[fake:duration=0;queued_for=0]")
+    execution.dispatch_job(done.pk)
+    pump_until(lambda: reload(done).status in TERMINAL)
+    assert not services.look_soon(done.pk)

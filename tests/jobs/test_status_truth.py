@@ -59,7 +59,7 @@ def test_a_job_the_provider_has_not_started_says_so(page_of, workspace, submitte
     job = submitted(workspace, submitter)
     attempt = services.begin_attempt(job=job, instructions="…")
     services.record_dispatch(attempt=attempt, response_id="resp_x", provider_status="queued")
-    assert sentence(page_of(job)) == "Sent to the model, which has not started on it yet."
+    assert sentence(page_of(job)) == "Sent to the model; Steward has not seen it start yet."
 
 
 def test_a_refund_waiting_for_approval_says_who_must_approve(page_of, workspace, submitter):

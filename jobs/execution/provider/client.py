@@ -74,19 +74,25 @@ def poll_loop_and_client():
     """
     state = _pollers
     if getattr(state, "built_for", None) != _Pollers.generation or state.loop.is_closed():
-        old = getattr(state, "loop", None)
-        if old is not None and not old.is_closed():
-            # Close the old client's connections on the loop they belong to (aiohttp warns
-            # about, and leaks, a session left open).
-            with contextlib.suppress(Exception):
-                old.run_until_complete(state.client.close())
-            old.close()
+        close_poll_client()
         state.loop = asyncio.new_event_loop()
         state.client = async_client()
         # creates never retry inside the SDK (see ``creator``); same connection pool
         state.creator = state.client.with_options(max_retries=0)
         state.built_for = _Pollers.generation
     return state.loop, state.client
+
+
+def close_poll_client():
+    """Close this thread's async client on the loop it belongs to, then the loop: a thread that
+    is done with them calls it (aiohttp warns about, and leaks, a session left open)."""
+    state = _pollers
+    loop = getattr(state, "loop", None)
+    if loop is None or loop.is_closed():
+        return
+    with contextlib.suppress(Exception):
+        loop.run_until_complete(state.client.close())
+    loop.close()
 
 
 def create_loop_and_client():
