@@ -52,7 +52,7 @@ def test_the_review_timeline_uses_the_apps_labels_and_collapses_streamed_text(
         )
     client.force_login(reviewer)
     html = client.get(reverse("review:detail", args=[job.pk])).content.decode()
-    timeline = re.search(r'<ol class="timeline rv-timeline">.*?</ol>', html, re.S)[0]
+    timeline = re.search(r'<ol class="timeline">.*?</ol>', html, re.S)[0]
     assert "Attempt started" in timeline and "Waiting for review" in timeline
     assert "Model wrote" in timeline and "5 parts streamed." in timeline
     assert timeline.count("tl-partial_output") == 1
