@@ -19,7 +19,8 @@ Routes (``/v1``)
 - ``POST /v1/responses``: ``background=true`` answers at once (``queued``); ``stream=true``
   answers with SSE (background or not); otherwise the call returns the final Response after the
   simulated duration. Needs ``model`` and ``input`` (400 otherwise); ``background`` with
-  ``store=false`` is a 400; unknown fields (``background_options`` …) are ignored.
+  ``store=false`` is a 400; unknown fields (``background_options`` …) are ignored. ``tools``
+  and ``previous_response_id`` drive tool runs (below).
 - ``GET /v1/responses/{id}``: the Response, status computed from the clock. With
   ``?stream=true[&starting_after=N][&include_obfuscation=false]``: SSE replay of the events after
   N, then the live tail until terminal (400 if the response was not created with
@@ -59,6 +60,60 @@ Per-response scenarios: request ``metadata`` (string values)
 - ``fake_stream_drop_after``: the first stream connection of this response is reset after N
   events (the SDK raises ``APIConnectionError``; resume with ``starting_after``).
 - ``fake_cached_tokens``, ``fake_reasoning_tokens``: override those usage figures.
+- ``fake_tool_plan``: the function calls of a tool run, steps separated by ``;``, parallel
+  calls in one step by ``,`` (``lookup_order;add_note,email_customer``); ``none``: answer at
+  once. Default: one step per ``function`` tool, in the order given. A name not among the
+  request's function tools (or with no tools at all) is a 400 on ``metadata``.
+- ``fake_reject_continuation``: ``background`` refuses a create with ``previous_response_id``
+  and ``background=true`` whose input carries a ``function_call_output`` (or
+  ``mcp_approval_response``), as some providers do: 400 ``No tool call found for function call
+  output with call_id <call_id>.`` (param ``input``). The client has to replay the run as
+  ``input`` instead (see below).
+
+Tool runs (``tools``, ``previous_response_id``; see ``tools.py``)
+------------------------------------------------------------------
+Each step is its own response (same timing, queueing, outcome, webhooks and usage rules; the
+metadata of *each* create is read). The fake reads the run from its conversation: the stored
+one of ``previous_response_id`` (400 ``Previous response with id '<id>' not found.``, param
+``previous_response_id``, if unknown or expired) plus this ``input``; or, without it, the whole
+run replayed as ``input`` (messages, ``function_call`` items, ``function_call_output`` items,
+MCP items). Both give the same next step. Every ``function_call`` needs its output, or 400
+``No tool output found for function call <call_id>.`` (param ``input``); an output without its
+call is 400 ``No tool call found for function call output with call_id <call_id>.``. In order:
+
+1. ``mcp`` tool (the first one; ``require_approval`` other than ``never``, the API's default
+   ``always``): the first response's output is one ``mcp_approval_request`` (``name``: first of
+   ``allowed_tools`` or ``run``; ``arguments``: ``{"input": <prompt, 80 chars>}``). The next
+   create must carry the ``mcp_approval_response`` (400 otherwise); approved: that response
+   starts with an ``mcp_call`` (``status`` completed, ``output`` ``"<name> finished: ok
+   (<hex>)"``); denied: no call. With ``never``, the first response makes the ``mcp_call``.
+2. Function steps: the step is how many plan steps already have their calls in the
+   conversation. A step's output is one ``function_call`` per call (``id`` ``fc_…``,
+   ``call_id`` ``call_…``, both derived from the response id; ``status`` completed) and no
+   message. Arguments: each top-level property of ``parameters`` (nested objects: their
+   required properties; all with ``strict``) takes the value the prompt (instructions +
+   messages) states as ``<property>: <value>`` or ``<property> = <value>`` (case-insensitive,
+   ``_`` = space; to the end of the line, a ``;``, or a comma opening the next ``key:``),
+   converted to its type; else enum → first, string → ``<property>-<6 hex>`` (of the messages)
+   (``format: email`` → ``customer-<hex>@example.com``), integer/number → 1, boolean → false,
+   array → [].
+3. The answer: the usual text for the messages (``fake_output_chars`` sizes this part), then
+   with a ``web_search``/``web_search_preview`` tool a blank line and ``Sources: <title>;
+   <title>.`` (output starts with a completed ``web_search_call``, action ``search`` with a
+   query of the messages' first 8 words; the text part carries two ``url_citation``
+   annotations on the titles, example.com and example.org), then, if any tool ran, a blank
+   line, ``Tool results:`` and one line per tool in conversation order: ``- <name>:
+   <output>`` (whitespace collapsed, cut to 200 characters), ``- <server_label>.<name>: <mcp
+   output>`` or ``- <server_label>.<name>: declined by the user (<reason or "no reason
+   given">)``.
+
+``tool_choice: "none"`` disables all of this. Streams carry ``response.output_item.added``/
+``.done`` per item, ``response.function_call_arguments.delta``/``.done``,
+``response.web_search_call.in_progress``/``.searching``/``.completed``,
+``response.mcp_call.in_progress``, ``response.mcp_call_arguments.done``,
+``response.mcp_call.completed`` and ``response.output_text.annotation.added``. A tool step
+that ends ``incomplete`` keeps its call items with status ``incomplete``. Plain creates keep
+no conversation, so ``previous_response_id`` only continues tool runs meaningfully.
 
 Control API (``/_fake``, JSON)
 ------------------------------

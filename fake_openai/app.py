@@ -24,6 +24,7 @@ from .runtime import Ctx, FakeState
 from .scenarios import ScenarioError, input_text, parse_scenario
 from .sse import EventStream
 from .state import TERMINAL, FakeResponse, dumps
+from .tools import Turn, plain_turn, plan_turn, refused_call_id, uses_tools
 
 _TRUE = {"true", "1", "yes"}
 
@@ -98,6 +99,33 @@ def _stream(
     )
 
 
+def _turn(fake: FakeState, body: dict, scenario) -> Turn:
+    """What the fake model does in this create: a plain answer, or the next step of a tool run
+    (see ``tools``); raises the 400s the API gives for a continuation it cannot follow."""
+    previous_id = body.get("previous_response_id")
+    previous = None
+    if previous_id is not None:
+        if scenario.reject_continuation == "background" and body.get("background"):
+            call_id = refused_call_id(body)
+            if call_id is not None:
+                raise bad_request(
+                    f"No tool call found for function call output with call_id {call_id}.",
+                    "input",
+                )
+        found = fake.store.get(str(previous_id), fake.now(), fake.config.retention_seconds)
+        if found is None:
+            raise bad_request(
+                f"Previous response with id '{previous_id}' not found.", "previous_response_id"
+            )
+        previous = found.conversation()
+    if not uses_tools(body, scenario, previous):
+        return plain_turn(input_text(body["input"]))
+    try:
+        return plan_turn(body, scenario, previous)
+    except ScenarioError as exc:
+        raise bad_request(str(exc), "metadata") from None
+
+
 @v1_route("create")
 async def create_response(request: Request, fake: FakeState, ctx: Ctx):
     body = await _json_body(request)
@@ -114,11 +142,12 @@ async def create_response(request: Request, fake: FakeState, ctx: Ctx):
             return await token_reply(
                 fake, ctx, request, scenario.create_errors[seen], scenario.retry_after
             )
+    turn = _turn(fake, body, scenario)
     now = fake.now()
     resp = FakeResponse(
         response_id=fake.ids.response(),
         params=body,
-        source_text=input_text(body["input"]),
+        turn=turn,
         scenario=scenario,
         background=background,
         streamed=stream,

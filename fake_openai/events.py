@@ -61,14 +61,27 @@ def build_events(resp: FakeResponse) -> list[StreamEvent]:
         add(end, "response.failed", response=resp.render("failed"))
         return events
 
+    final_status = "completed" if resp.outcome == "completed" else "incomplete"
+    items = resp.output_items(final_status)
+    tools = items[:-1] if resp.turn.answers else items
+    steps = [step for index, item in enumerate(tools) for step in _item_events(item, index, resp)]
+    span = end - start
+    for i, (event_type, fields) in enumerate(steps):
+        # Tool items come before the answer's text, or fill the duration when there is none.
+        at = start if resp.turn.answers else start + span * (i + 1) / (len(steps) + 1)
+        add(at, event_type, **fields)
+    if not resp.turn.answers:
+        add(end, f"response.{resp.outcome}", response=resp.render(resp.outcome))
+        return events
+
+    index = len(tools)
     item_id = message_id_for(resp.id)
-    where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+    where = {"item_id": item_id, "output_index": index, "content_index": 0}
     opening = resp.message_item("in_progress")
     opening["content"] = []
-    add(start, "response.output_item.added", output_index=0, item=opening)
+    add(start, "response.output_item.added", output_index=index, item=opening)
     add(start, "response.content_part.added", **where, part=output_text_part(""))
     pieces = chunks(resp.text, resp.scenario.chunk_chars)
-    span = end - start
     for i, piece in enumerate(pieces):
         add(
             start + span * (i + 1) / (len(pieces) + 1),
@@ -77,9 +90,46 @@ def build_events(resp: FakeResponse) -> list[StreamEvent]:
             delta=piece,
             logprobs=[],
         )
-    final_status = "completed" if resp.outcome == "completed" else "incomplete"
+    for n, annotation in enumerate(resp.annotations):
+        add(
+            end,
+            "response.output_text.annotation.added",
+            **where,
+            annotation_index=n,
+            annotation=annotation,
+        )
     add(end, "response.output_text.done", **where, text=resp.text, logprobs=[])
-    add(end, "response.content_part.done", **where, part=output_text_part(resp.text))
-    add(end, "response.output_item.done", output_index=0, item=resp.message_item(final_status))
+    part = output_text_part(resp.text, resp.annotations)
+    add(end, "response.content_part.done", **where, part=part)
+    add(end, "response.output_item.done", output_index=index, item=items[-1])
     add(end, f"response.{resp.outcome}", response=resp.render(resp.outcome))
     return events
+
+
+def _item_events(item: dict[str, Any], index: int, resp: FakeResponse) -> list[tuple[str, dict]]:
+    """(type, fields) of the events announcing one tool item, from added to done."""
+    where = {"item_id": item["id"], "output_index": index}
+    kind = item["type"]
+    opening = {**item, "status": "in_progress"} if "status" in item else dict(item)
+    middle: list[tuple[str, dict]] = []
+    if kind == "function_call":
+        opening["arguments"] = ""
+        for piece in chunks(item["arguments"], resp.scenario.chunk_chars):
+            middle.append(("response.function_call_arguments.delta", {**where, "delta": piece}))
+        done = {**where, "name": item["name"], "arguments": item["arguments"]}
+        middle.append(("response.function_call_arguments.done", done))
+    elif kind == "web_search_call":
+        for phase in ("in_progress", "searching", "completed"):
+            middle.append((f"response.web_search_call.{phase}", where))
+    elif kind == "mcp_call":
+        opening["output"] = None
+        middle.append(("response.mcp_call.in_progress", where))
+        middle.append(
+            ("response.mcp_call_arguments.done", {**where, "arguments": item["arguments"]})
+        )
+        middle.append(("response.mcp_call.completed", where))
+    return [
+        ("response.output_item.added", {"output_index": index, "item": opening}),
+        *middle,
+        ("response.output_item.done", {"output_index": index, "item": item}),
+    ]

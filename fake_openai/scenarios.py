@@ -60,7 +60,11 @@ SCENARIO_KEYS = (
     "fake_stream_drop_after",
     "fake_cached_tokens",
     "fake_reasoning_tokens",
+    "fake_tool_plan",
+    "fake_reject_continuation",
 )
+# Values of fake_reject_continuation: which continuations the "provider" refuses.
+REJECT_CONTINUATION = frozenset({"background"})
 
 
 class ScenarioError(ValueError):
@@ -83,6 +87,9 @@ class Scenario:
     stream_drop_after: int | None = None
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
+    # Function-call steps (names per step); None: one step per offered function tool.
+    tool_plan: tuple[tuple[str, ...], ...] | None = None
+    reject_continuation: str | None = None
 
 
 def _number(meta: dict, key: str, cast, minimum: float):
@@ -112,6 +119,21 @@ def _error_list(meta: dict, key: str) -> tuple[str, ...]:
                 f"{sorted(ERROR_TOKENS)}"
             )
     return tokens
+
+
+def _tool_plan(meta: dict) -> tuple[tuple[str, ...], ...] | None:
+    raw = meta.get("fake_tool_plan")
+    if raw is None:
+        return None
+    if raw.strip().lower() == "none":
+        return ()
+    steps = tuple(tuple(name.strip() for name in step.split(",")) for step in raw.split(";"))
+    if any(not name for step in steps for name in step):
+        raise ScenarioError(
+            f"metadata['fake_tool_plan']: {raw!r} has an empty step or name "
+            "(steps are separated by ';', parallel calls by ',')"
+        )
+    return steps
 
 
 def parse_scenario(metadata: dict | None, *, background: bool) -> Scenario:
@@ -161,7 +183,19 @@ def parse_scenario(metadata: dict | None, *, background: bool) -> Scenario:
         stream_drop_after=drop_after,
         cached_tokens=_number(meta, "fake_cached_tokens", int, 0),
         reasoning_tokens=_number(meta, "fake_reasoning_tokens", int, 0),
+        tool_plan=_tool_plan(meta),
+        reject_continuation=_reject_continuation(meta),
     )
+
+
+def _reject_continuation(meta: dict) -> str | None:
+    raw = meta.get("fake_reject_continuation")
+    if raw is not None and raw not in REJECT_CONTINUATION:
+        raise ScenarioError(
+            f"metadata['fake_reject_continuation'] must be one of {sorted(REJECT_CONTINUATION)}, "
+            f"got {raw!r}"
+        )
+    return raw
 
 
 # --- the deterministic "model" -------------------------------------------------------------

@@ -15,7 +15,8 @@ import time
 from typing import Any
 
 from .ids import message_id_for
-from .scenarios import Scenario, is_reasoning_model, output_text, tokens_for
+from .scenarios import Scenario, input_text, is_reasoning_model, output_text, tokens_for
+from .tools import Turn, call_item, citations, web_search_item
 
 TERMINAL = frozenset({"completed", "failed", "incomplete", "cancelled"})
 
@@ -69,6 +70,8 @@ class FakeResponse:
         "outcome",
         "incomplete_reason",
         "text",
+        "annotations",
+        "turn",
         "usage",
         "retrieve_errors_left",
         "stream_connections",
@@ -82,7 +85,7 @@ class FakeResponse:
         *,
         response_id: str,
         params: dict[str, Any],
-        source_text: str,
+        turn: Turn,
         scenario: Scenario,
         background: bool,
         streamed: bool,
@@ -104,23 +107,34 @@ class FakeResponse:
         self._bodies: dict[str, bytes] = {}
         self._events: list | None = None
         self._changed: asyncio.Event | None = None
-        self._plan_output(params, source_text)
+        self.turn = turn
+        self._plan_output(params)
 
-    def _plan_output(self, params: dict[str, Any], source_text: str) -> None:
-        sc = self.scenario
+    def _plan_output(self, params: dict[str, Any]) -> None:
+        sc, turn = self.scenario, self.turn
         instructions = params.get("instructions")
-        prompt = (instructions if isinstance(instructions, str) else "") + source_text
+        read = input_text(list(turn.conversation)) if turn.conversation else turn.source_text
+        prompt = (instructions if isinstance(instructions, str) else "") + read
         input_tokens = tokens_for(prompt)
         cached = sc.cached_tokens
         if cached is None:
             cached = (input_tokens // 2) // 128 * 128 if input_tokens >= 1024 else 0
-        full = output_text(source_text, sc.output_chars)
+        full, cited = "", []
+        if turn.answers:
+            full = output_text(turn.source_text, sc.output_chars)
+            if turn.web_query is not None:
+                sources, found = citations(turn.web_query)
+                cited = [(url, title, len(full) + start) for url, title, start in found]
+                full += sources
+            full += turn.notes
+        call_tokens = sum(tokens_for(call.arguments) for call in turn.calls)
         reasoning = sc.reasoning_tokens
         if reasoning is None:
-            reasoning = 64 + tokens_for(full) // 2 if is_reasoning_model(self.model) else 0
+            planned = tokens_for(full) + call_tokens
+            reasoning = 64 + planned // 2 if is_reasoning_model(self.model) else 0
         limit = params.get("max_output_tokens")
         outcome, reason = sc.outcome, sc.incomplete_reason
-        if not sc.outcome_explicit and limit and tokens_for(full) + reasoning > limit:
+        if not sc.outcome_explicit and limit and tokens_for(full) + call_tokens + reasoning > limit:
             outcome, reason = "incomplete", "max_output_tokens"
         text = full
         if outcome == "incomplete":
@@ -132,7 +146,18 @@ class FakeResponse:
         elif outcome == "failed":
             text = ""
         self.outcome, self.incomplete_reason, self.text = outcome, reason, text
-        output_tokens = tokens_for(text) + reasoning if outcome != "failed" else 0
+        self.annotations = [
+            {
+                "type": "url_citation",
+                "url": url,
+                "title": title,
+                "start_index": start,
+                "end_index": start + len(title),
+            }
+            for url, title, start in cited
+            if start + len(title) <= len(text)
+        ]
+        output_tokens = tokens_for(text) + call_tokens + reasoning if outcome != "failed" else 0
         if limit:
             output_tokens = min(output_tokens, limit)
         self.usage = {
@@ -180,8 +205,24 @@ class FakeResponse:
             "type": "message",
             "status": status,
             "role": "assistant",
-            "content": [output_text_part(self.text)],
+            "content": [output_text_part(self.text, self.annotations)],
         }
+
+    def output_items(self, status: str) -> list[dict[str, Any]]:
+        """The output of a completed or incomplete response: tool items, then the message."""
+        items: list[dict[str, Any]] = []
+        if self.turn.web_query is not None:
+            items.append(web_search_item(self.turn.web_query, self.id))
+        item_status = "completed" if status == "completed" or self.turn.answers else status
+        items += [call_item(c, self.id, i, item_status) for i, c in enumerate(self.turn.calls)]
+        if self.turn.answers:
+            items.append(self.message_item(status))
+        return items
+
+    def conversation(self) -> tuple[dict[str, Any], ...]:
+        """The run so far, as a continuation with ``previous_response_id`` starts from it."""
+        output = self.output_items(self.outcome) if self.outcome != "failed" else []
+        return (*self.turn.conversation, *output)
 
     def render(self, status: str) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -200,10 +241,10 @@ class FakeResponse:
         }
         if status == "completed":
             body["completed_at"] = int(self.end_at)
-            body["output"] = [self.message_item("completed")]
+            body["output"] = self.output_items("completed")
         elif status == "incomplete":
             body["incomplete_details"] = {"reason": self.incomplete_reason}
-            body["output"] = [self.message_item("incomplete")]
+            body["output"] = self.output_items("incomplete")
         elif status == "failed":
             code = self.scenario.error_code or "server_error"
             message = ERROR_MESSAGES.get(code, f"The response failed ({code}).")
@@ -226,8 +267,8 @@ class FakeResponse:
         return self._events
 
 
-def output_text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def output_text_part(text: str, annotations: list | None = None) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": annotations or [], "logprobs": []}
 
 
 def _echoed(params: dict[str, Any]) -> dict[str, Any]:
