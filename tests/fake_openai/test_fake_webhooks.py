@@ -160,3 +160,26 @@ def test_delay_postpones_delivery(client, server, receiver):
     _background(client, fake_duration="0.1")
     receiver.next()
     assert time.monotonic() - started >= 0.55
+
+
+def test_each_step_of_a_tool_run_sends_its_webhook(client, receiver, verifier):
+    tool = {"type": "function", "name": "lookup_order", "parameters": None, "strict": False}
+    meta = fast(fake_duration="0.1")
+    first = client.responses.create(
+        model="m", input="find it", tools=[tool], background=True, metadata=meta
+    )
+    headers, body = receiver.next()
+    assert verifier.webhooks.unwrap(body, headers).data.id == first.id
+    call = client.responses.retrieve(first.id).output[0]
+    output = {"type": "function_call_output", "call_id": call.call_id, "output": "found"}
+    second = client.responses.create(
+        model="m",
+        input=[output],
+        previous_response_id=first.id,
+        tools=[tool],
+        background=True,
+        metadata=meta,
+    )
+    headers, body = receiver.next()
+    event = verifier.webhooks.unwrap(body, headers)
+    assert event.type == "response.completed" and event.data.id == second.id
