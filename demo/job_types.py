@@ -1,11 +1,21 @@
-"""The four demo job types, one per authority class, declared with the public registry."""
+"""The demo job types, one per authority class and a tool run, declared with the public registry."""
 
 from datetime import timedelta
 from decimal import Decimal
 
-from jobs.job_types import AuthorityClass, InputField, JobType, Lane, register
+from jobs.job_types import (
+    AuthorityClass,
+    InputField,
+    JobType,
+    Lane,
+    RunLimits,
+    Tool,
+    ToolError,
+    register,
+)
 
-from .models import RefundLedgerEntry
+from .models import RefundLedgerEntry, TicketNote
+from .orders import ORDERS
 
 
 def refund_summary(job_input):
@@ -78,6 +88,7 @@ SUPPORT_REPLY = register(
         instructions=("Write a {tone} support reply to {customer_name}, who wrote:\n\n{message}"),
         lane=Lane.STREAM,
         authority_class=AuthorityClass.DRAFT,
+        submitter_sees_draft_in_review=True,
         deadline=timedelta(hours=2),
         review_sla=timedelta(hours=1),
         summary_field="customer_name",
@@ -133,5 +144,85 @@ REFUND = register(
         summary_field="order_reference",
         action=issue_refund,
         effect_summary=refund_summary,
+    )
+)
+
+
+def lookup_order(arguments, job, *, call_id):
+    """Read-only: the demo order, or an error the model can act on."""
+    reference = arguments["order_reference"].strip().upper()
+    order = ORDERS.get(reference)
+    if order is None:
+        raise ToolError(f"There is no order {reference}.")
+    return order
+
+
+def add_internal_note(arguments, job, *, call_id):
+    """Low-risk write: one internal note per call (the call id is its key)."""
+    note, _ = TicketNote.objects.get_or_create(
+        call_id=call_id,
+        defaults={
+            "job": job,
+            "order_reference": job.input["order_reference"],
+            "text": arguments["note"],
+        },
+    )
+    return {"note_id": note.pk, "saved": True}
+
+
+RESOLVE_TICKET = register(
+    JobType(
+        name="resolve_ticket",
+        title="Resolve a support ticket",
+        description=(
+            "The model looks up the order, leaves an internal note and drafts a reply; a "
+            "reviewer checks the reply before it goes out."
+        ),
+        fields=(
+            InputField("order_reference", "Order reference", max_length=40),
+            InputField("customer_email", "Customer email", kind="email", max_length=254),
+            InputField("message", "Customer message", kind="textarea", max_length=10_000),
+        ),
+        instructions=(
+            "Resolve this support ticket. Look the order up before you answer, leave an "
+            "internal note for the team, then draft a reply to the customer.\n\n"
+            "Order reference: {order_reference}\nCustomer email: {customer_email}\n"
+            "Message: {message}"
+        ),
+        lane=Lane.BACKGROUND,
+        authority_class=AuthorityClass.DRAFT,
+        deadline=timedelta(hours=1),
+        summary_field="order_reference",
+        tools=(
+            Tool(
+                name="lookup_order",
+                description="Look up an order by its reference: items, status and delivery.",
+                parameters={
+                    "type": "object",
+                    "properties": {
+                        "order_reference": {"type": "string", "description": "e.g. A-1042"}
+                    },
+                    "required": ["order_reference"],
+                    "additionalProperties": False,
+                },
+                authority_class=AuthorityClass.READ_ONLY,
+                handler=lookup_order,
+                describe=lambda args: f"Look up order {args['order_reference']}",
+            ),
+            Tool(
+                name="add_internal_note",
+                description="Add an internal note to the ticket for the support team.",
+                parameters={
+                    "type": "object",
+                    "properties": {"note": {"type": "string", "description": "The note."}},
+                    "required": ["note"],
+                    "additionalProperties": False,
+                },
+                authority_class=AuthorityClass.LOW_RISK_WRITE,
+                handler=add_internal_note,
+                describe=lambda args: "Add an internal note",
+            ),
+        ),
+        limits=RunLimits(turns=6, tool_calls=10, cost_usd="0.50"),
     )
 )

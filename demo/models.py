@@ -21,3 +21,16 @@ class RefundLedgerEntry(models.Model):
 
     def __str__(self):
         return f"refund {self.amount} for {self.order_reference}"
+
+
+class TicketNote(models.Model):
+    """The demo ticket job's low-risk write: an internal note, written once per tool call."""
+
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="ticket_notes")
+    call_id = models.CharField(max_length=80, unique=True)
+    order_reference = models.CharField(max_length=40)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"note on {self.order_reference}"

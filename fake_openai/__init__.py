@@ -60,7 +60,7 @@ Per-response scenarios: request ``metadata`` (string values)
 - ``fake_stream_drop_after``: the first stream connection of this response is reset after N
   events (the SDK raises ``APIConnectionError``; resume with ``starting_after``).
 - ``fake_cached_tokens``, ``fake_reasoning_tokens``: override those usage figures.
-- ``fake_tool_plan``: the function calls of a tool run, steps separated by ``;``, parallel
+- ``fake_tool_plan``: the function calls of a tool run, steps separated by ``;`` or ``|``, parallel
   calls in one step by ``,`` (``lookup_order;add_note,email_customer``); ``none``: answer at
   once. Default: one step per ``function`` tool, in the order given. A name not among the
   request's function tools (or with no tools at all) is a 400 on ``metadata``.

@@ -127,11 +127,14 @@ def _tool_plan(meta: dict) -> tuple[tuple[str, ...], ...] | None:
         return None
     if raw.strip().lower() == "none":
         return ()
-    steps = tuple(tuple(name.strip() for name in step.split(",")) for step in raw.split(";"))
+    # ``|`` separates steps too: Steward's ``[fake:key=value;…]`` directives split on ``;``
+    steps = tuple(
+        tuple(name.strip() for name in step.split(",")) for step in raw.replace("|", ";").split(";")
+    )
     if any(not name for step in steps for name in step):
         raise ScenarioError(
             f"metadata['fake_tool_plan']: {raw!r} has an empty step or name "
-            "(steps are separated by ';', parallel calls by ',')"
+            "(steps are separated by ';' or '|', parallel calls by ',')"
         )
     return steps
 

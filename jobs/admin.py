@@ -5,7 +5,7 @@ from django.utils.timezone import localtime
 
 from . import services
 from .errors import JobError
-from .models import Artifact, Attempt, Job, JobEvent
+from .models import Artifact, Attempt, Job, JobEvent, ToolCall
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -43,6 +43,26 @@ class ArtifactInline(ReadOnlyInline):
     model = Artifact
     fields = ["kind", "version", "text", "created_by", "is_stale", "note", "created_at"]
     readonly_fields = fields
+
+
+class ToolCallInline(ReadOnlyInline):
+    model = ToolCall
+    fields = [
+        "step",
+        "name",
+        "call_id",
+        "authority_class",
+        "state",
+        "arguments",
+        "output",
+        "error",
+        "tries",
+        "decided_by",
+        "started_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+    show_change_link = False
 
 
 class EventInline(ReadOnlyInline):
@@ -116,7 +136,7 @@ class JobAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["css/admin.css"]}
 
-    inlines = [AttemptInline, ArtifactInline, EventInline]
+    inlines = [AttemptInline, ToolCallInline, ArtifactInline, EventInline]
     readonly_fields = [f.name for f in Job._meta.fields]
 
     @admin.display(description="status", ordering="status")

@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 from config.api import JobCursorPagination
 from config.api_schema import problems
 
-from . import execution, services
+from . import execution, explain, services
 from .event_stream import resume_point, sse_response
 from .job_types import all_job_types
 from .models import Job, Priority
@@ -271,7 +271,8 @@ class JobEventsView(APIView):
             "next_cursor": page[-1].pk if page else after,
             "has_more": len(events) > limit,
         }
-        return Response(JobEventPageSerializer(body).data)
+        context = {"withhold_draft": explain.draft_withheld(job)}
+        return Response(JobEventPageSerializer(body, context=context).data)
 
 
 SSE_EVENT_SCHEMA = {
@@ -334,5 +335,8 @@ class JobEventStreamView(APIView):
         job = visible_job(request, job_id)
         EventStreamQuerySerializer(data=request.query_params).is_valid(raise_exception=True)
         return sse_response(
-            job.pk, resume_point(request), max_seconds=settings.API_EVENT_STREAM_MAX_SECONDS
+            job.pk,
+            resume_point(request),
+            max_seconds=settings.API_EVENT_STREAM_MAX_SECONDS,
+            withhold_draft=explain.draft_withheld(job),
         )

@@ -24,8 +24,12 @@ from .models import TERMINAL, Job, JobEvent, Status
 BATCH = 200
 
 
-def event_payload(event):
-    """The public shape of one job event (pages and API use the same)."""
+def event_payload(event, *, withhold_draft=False):
+    """The public shape of one job event (pages and API use the same). ``withhold_draft``: the
+    streamed text of a draft its submitter may not read before review is left out."""
+    data = event.data
+    if withhold_draft and event.kind == "partial_output" and data:
+        data = {key: value for key, value in data.items() if key != "text"} | {"withheld": True}
     return {
         "id": event.pk,
         "kind": event.kind,
@@ -34,12 +38,12 @@ def event_payload(event):
         "message": event.message,
         "actor": event.actor_label,
         "created_at": event.created_at.isoformat(),
-        "data": event.data,
+        "data": data,
     }
 
 
-def format_sse(event):
-    body = json.dumps(event_payload(event), separators=(",", ":"))
+def format_sse(event, *, withhold_draft=False):
+    body = json.dumps(event_payload(event, withhold_draft=withhold_draft), separators=(",", ":"))
     return f"id: {event.pk}\nevent: job_event\ndata: {body}\n\n"
 
 
@@ -70,7 +74,9 @@ def _look_soon(job_id):
         close_old_connections()
 
 
-async def stream_job_events(job_id, after, *, poll=0.5, heartbeat=15.0, max_seconds=None):
+async def stream_job_events(
+    job_id, after, *, poll=0.5, heartbeat=15.0, max_seconds=None, withhold_draft=False
+):
     """Yield SSE text for the events of ``job_id`` after ``after`` until the job is finished."""
     loop = asyncio.get_running_loop()
     started = last_sent = next_look = loop.time()
@@ -79,7 +85,7 @@ async def stream_job_events(job_id, after, *, poll=0.5, heartbeat=15.0, max_seco
         events, status = await sync_to_async(_read, thread_sensitive=False)(job_id, after)
         for event in events:
             after = event.pk
-            yield format_sse(event)
+            yield format_sse(event, withhold_draft=withhold_draft)
             last_sent = loop.time()
         if len(events) == BATCH:
             continue

@@ -7,8 +7,10 @@ everywhere and provider words never reach a user.
 from dataclasses import dataclass
 
 from . import hooks
-from .job_types import AuthorityClass
-from .models import LIVE_ATTEMPT_STATES, RETRYABLE_FROM, TERMINAL, Status
+from .errors import UnknownJobType
+from .job_types import AuthorityClass, get_job_type
+from .models import LIVE_ATTEMPT_STATES, OPEN, RETRYABLE_FROM, TERMINAL, Status, ToolCall
+from .services.base import APPROVERS
 
 # --- the event timeline --------------------------------------------------------------------
 
@@ -39,6 +41,9 @@ EVENT_LABELS = {
     "claim_expired": "Reviewer's claim expired",
     "attempt_lost": "Attempt lost; starting a new one",
     "lane_changed": "Moved to the background",
+    "tool_calls": "The model asked for tools",
+    "tool_call": "Tool",
+    "continued": "Results sent back to the model",
 }
 
 # Events the timeline leaves out: streamed text chunks appear in the partial output instead.
@@ -159,8 +164,6 @@ STATUS_SENTENCES = {
     Status.EXPIRED: "It missed its deadline before it finished.",
 }
 
-APPROVERS = {"admin": "a workspace admin", "reviewer": "a reviewer or a workspace admin"}
-
 
 @dataclass
 class StatusLine:
@@ -186,6 +189,10 @@ def status_line(job, events):
     if job.status == Status.FAILED and is_cut_short(job):
         return StatusLine("It stopped before the answer was complete; what it wrote is below.")
     if job.status == Status.RUNNING and job.lane == "stream":
+        if draft_withheld(job):
+            return StatusLine(
+                "The model is writing a draft; a reviewer checks it before you see it."
+            )
         return StatusLine("The model is writing the answer below.")
     return StatusLine(STATUS_SENTENCES.get(job.status, ""))
 
@@ -216,6 +223,18 @@ def _review_sentence(job):
         return "Approved: Steward runs the action once, now."
     approver = APPROVERS.get(hooks.review_policy(job.job_type).approver_role, "an approver")
     return f"Nothing has been done yet: it runs once {approver} approves it."
+
+
+def draft_withheld(job):
+    """Whether the job's submitter may not read its draft yet: a job type whose drafts are
+    always reviewed and not shown while in review (``submitter_sees_draft_in_review``), before
+    the job completes. Its streamed text then stays off the job page and out of its events."""
+    if job.status not in OPEN or not hooks.always_reviewed(job.authority_class):
+        return False
+    try:
+        return not get_job_type(job.job_type).submitter_sees_draft_in_review
+    except UnknownJobType:
+        return True
 
 
 def attempt_outcome(attempt, job):
@@ -250,6 +269,7 @@ class Explanation:
     person: str
     next_action: str  # "retry", "resubmit" or ""
     next_label: str
+    partial_label: str = "Partial answer"
 
 
 def explain(job):
@@ -290,7 +310,9 @@ def explain(job):
         retry_helps = "Retrying the same input is unlikely to help."
         next_action, next_label = "resubmit", "Change the input and submit again"
 
-    if job.has_partial_output:
+    if kind == "review":
+        partial = "The model wrote a whole draft; it is shown below, marked as rejected."
+    elif job.has_partial_output:
         partial = "Part of the answer was produced before it stopped; it is shown below."
     else:
         partial = "No partial answer was produced."
@@ -305,4 +327,45 @@ def explain(job):
         person = "You decide what to do next."
 
     details = job.failure_reason if job.status == Status.FAILED else ""
-    return Explanation(headline, details, retry_helps, partial, person, next_action, next_label)
+    return Explanation(
+        headline,
+        details,
+        retry_helps,
+        partial,
+        person,
+        next_action,
+        next_label,
+        partial_label="The draft" if kind == "review" else "Partial answer",
+    )
+
+
+def tool_steps(job):
+    """The calls of a tool run in plain words, step by step, for the job page and the API:
+    ``[{"number", "calls": [{"sentence", "name", "state", "state_label", "arguments",
+    "output", "error", "started_at", "finished_at"}]}]``."""
+    try:
+        spec = get_job_type(job.job_type)
+    except UnknownJobType:
+        return []
+    if not spec.tools:
+        return []
+    steps = {}
+    for call in (
+        ToolCall.objects.filter(job=job).select_related("step").order_by("step__number", "id")
+    ):
+        tool = spec.tool(call.name)
+        steps.setdefault((call.step.attempt_id, call.step.number), []).append(
+            {
+                "call_id": call.call_id,
+                "sentence": tool.sentence(call.arguments) if tool else call.name,
+                "name": call.name,
+                "state": call.state,
+                "state_label": call.get_state_display(),
+                "arguments": call.arguments,
+                "output": call.output if not call.error else "",
+                "error": call.error,
+                "started_at": call.started_at,
+                "finished_at": call.finished_at,
+            }
+        )
+    return [{"number": number, "calls": calls} for (_, number), calls in steps.items()]

@@ -334,6 +334,92 @@ class Attempt(models.Model):
 LIVE_ATTEMPT_STATES = (Attempt.State.DISPATCHING, Attempt.State.IN_FLIGHT)
 
 
+class RunStep(models.Model):
+    """One provider response of a tool run. The attempt's first response is step 1; each
+    continuation that carries the calls' outputs back to the model is the next step. Usage and
+    cost are recorded per response and summed on the attempt and the job."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="run_steps")
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="steps")
+    number = models.PositiveIntegerField()
+    response_id = models.CharField(max_length=80, unique=True)
+    # continued by replaying the whole conversation: the provider refused previous_response_id
+    replayed = models.BooleanField(default=False)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # set just before the continuation is created; a marker without a next step means a create
+    # may have reached the provider unrecorded (``jobs.execution.tools``)
+    continuing_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["attempt", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt", "number"], name="run_step_per_attempt"),
+        ]
+
+    def __str__(self):
+        return f"step {self.number} of {self.attempt}"
+
+
+class ToolCall(models.Model):
+    """One call the model asked for, run at most once (the row's state is the claim)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting to run"
+        AWAITING_APPROVAL = "awaiting_approval", "Waiting for approval"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Done"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
+        TIMED_OUT = "timed_out", "Approval timed out"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="tool_calls")
+    step = models.ForeignKey(RunStep, on_delete=models.CASCADE, related_name="calls")
+    call_id = models.CharField(max_length=80)
+    name = models.CharField(max_length=64)
+    authority_class = models.CharField(max_length=20, choices=AuthorityClass.choices)
+    arguments = models.JSONField(default=dict, blank=True)
+    # what the model wrote, kept as it came when it is not a JSON object
+    raw_arguments = models.TextField(blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    # what goes back to the model as the call's output (the result, or the error or reason)
+    output = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    tries = models.PositiveIntegerField(default=0)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    decision_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["step", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "call_id"], name="tool_call_once_per_job"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.call_id}) of {self.job_id}"
+
+    @property
+    def has_output(self):
+        return self.state in SETTLED_CALL_STATES
+
+
+# A call in these states has its output for the model.
+SETTLED_CALL_STATES = (
+    ToolCall.State.SUCCEEDED,
+    ToolCall.State.FAILED,
+    ToolCall.State.REJECTED,
+    ToolCall.State.TIMED_OUT,
+)
+
+
 class Artifact(models.Model):
     """An output of a job. Versions are never overwritten: an edit adds the next version."""
 

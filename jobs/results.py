@@ -15,6 +15,15 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class RequestedCall:
+    """A ``function_call`` item of a response: the model asks Steward to run a tool."""
+
+    call_id: str
+    name: str
+    arguments: str  # JSON text, as the model wrote it
+
+
+@dataclass(frozen=True)
 class AttemptOutcome:
     """What one attempt ended with, in product terms.
 
@@ -37,3 +46,9 @@ class AttemptOutcome:
     retry_after: float | None = None
     # completed responses: seconds the provider worked, by its own clock (None if unknown)
     provider_seconds: float | None = None
+    # a completed response that asks for tool calls is a step of a run, not its outcome
+    tool_calls: tuple[RequestedCall, ...] = ()
+
+    @property
+    def is_step(self):
+        return self.status == "completed" and bool(self.tool_calls)

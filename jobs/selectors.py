@@ -5,7 +5,9 @@ from django.db.models import Q
 from accounts.models import Role
 from accounts.selectors import workspace_id_list, workspace_ids_for
 
-from .models import Artifact, Job, Status
+from .models import Artifact, Job, ReviewState, Status
+
+REJECTED = ReviewState.REJECTED.value
 
 
 def jobs_in_workspaces_of(user):
@@ -32,11 +34,15 @@ def job_for(user, job_id):
 def job_list_for(user, *, status="", job_type="", search="", archived=False, created_after=None):
     """Visible jobs, newest first, filtered: the "my jobs" page and ``GET /api/v1/jobs``.
     ``archived``: False (the default) leaves archived jobs out, True lists only them, None
-    lists both. ``search`` matches the input summary, or a job id's leading hex digits."""
+    lists both. ``search`` matches the input summary, or a job id's leading hex digits.
+    ``status`` is a status, or ``"rejected"``: the failed jobs whose draft a reviewer
+    rejected, which the pages label as such (``Job.status_label``; ``failed`` includes them)."""
     jobs = jobs_visible_to(user).select_related("workspace", "submitter")
     if archived is not None:
         jobs = jobs.filter(is_archived=archived)
-    if status:
+    if status == REJECTED:
+        jobs = jobs.filter(status=Status.FAILED, review_state=ReviewState.REJECTED)
+    elif status:
         jobs = jobs.filter(status=status)
     if job_type:
         jobs = jobs.filter(job_type=job_type)

@@ -13,6 +13,7 @@ from config.bodies import BodySerializer, QuerySerializer, WordsField
 
 from .errors import UnknownJobType
 from .event_stream import event_payload
+from .explain import tool_steps
 from .job_types import get_job_type
 from .models import Priority, Status
 from .selectors import released_output
@@ -184,6 +185,25 @@ class TimingsSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(help_text="The deadline.")
 
 
+class ToolCallSerializer(serializers.Serializer):
+    call_id = serializers.CharField()
+    name = serializers.CharField(help_text="The tool.")
+    sentence = serializers.CharField(help_text="What the call does, in plain words.")
+    state = serializers.ChoiceField(
+        ["pending", "awaiting_approval", "running", "succeeded", "failed", "rejected", "timed_out"]
+    )
+    arguments = serializers.JSONField()
+    output = serializers.CharField(help_text="What the tool returned (JSON text), when it did.")
+    error = serializers.CharField(help_text="Why it failed; the model is told the same.")
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class RunStepSerializer(serializers.Serializer):
+    number = serializers.IntegerField(help_text="The run's model turn that asked for the calls.")
+    calls = ToolCallSerializer(many=True)
+
+
 class JobDetailSerializer(JobSerializer):
     """One job with everything a client needs to act on it."""
 
@@ -197,6 +217,9 @@ class JobDetailSerializer(JobSerializer):
     )
     usage = UsageSerializer(source="*", help_text="Summed over every attempt, failed ones too.")
     attempts = AttemptSerializer(many=True)
+    steps = serializers.SerializerMethodField(
+        help_text="A tool run's steps: the calls the model asked for and what each did."
+    )
     timings = TimingsSerializer(source="*")
     actions = serializers.SerializerMethodField(
         help_text=(
@@ -210,6 +233,10 @@ class JobDetailSerializer(JobSerializer):
     )
     def get_actions(self, job):
         return allowed_controls(job)
+
+    @extend_schema_field(RunStepSerializer(many=True))
+    def get_steps(self, job):
+        return RunStepSerializer(tool_steps(job), many=True).data
 
     @extend_schema_field(FailureSerializer(allow_null=True))
     def get_failure(self, job):
@@ -234,7 +261,7 @@ class JobEventSerializer(serializers.Serializer):
     data = serializers.DictField(child=serializers.JSONField())
 
     def to_representation(self, instance):
-        return event_payload(instance)
+        return event_payload(instance, withhold_draft=self.context.get("withhold_draft", False))
 
 
 class JobEventPageSerializer(serializers.Serializer):

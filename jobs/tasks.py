@@ -47,6 +47,11 @@ def stream_job(job_id, attempt_id, handed_over_by=""):
     return execution.stream_job(job_id, attempt_id, handed_over_by, stop=stopping)
 
 
+def run_tool_call(call_pk):
+    """Run one tool call of a run (at most once), then continue the run if it was the last."""
+    execution.run_tool_call(call_pk)
+
+
 def cancel_at_provider(job_id):
     execution.cancel_at_provider(job_id)
 

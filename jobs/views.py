@@ -19,7 +19,7 @@ from .forms import JobInputForm, new_submit_token
 from .job_types import all_job_types, get_job_type
 from .job_types.registry import RETAINING_LANES
 from .models import ACTIVE, RETRYABLE_FROM, TERMINAL, Job, Status
-from .selectors import job_for, job_list_for, output_versions, timeline_events
+from .selectors import REJECTED, job_for, job_list_for, output_versions, timeline_events
 
 PAGE_SIZE = 20
 
@@ -43,7 +43,7 @@ def _job_types_for(workspaces):
 def home(request):
     """My jobs: own jobs (a workspace admin sees the workspace's), filtered and paginated."""
     status = request.GET.get("status", "")
-    status = status if status in Status.values else ""
+    status = status if status in Status.values or status == REJECTED else ""
     job_type = request.GET.get("type", "")
     search = request.GET.get("q", "")[:100]
     show_archived = request.GET.get("archived") == "1"
@@ -60,7 +60,7 @@ def home(request):
     context = {
         "page": page,
         "jobs": page.object_list,
-        "statuses": Status.choices,
+        "statuses": [*Status.choices, (REJECTED, "Rejected")],
         "job_types": all_job_types(),
         "filters": {"status": status, "type": job_type, "q": search, "archived": show_archived},
         "is_filtered": bool(status or job_type or search),
@@ -173,7 +173,8 @@ def job_detail(request, job_id):
     versions = list(output_versions(job))
     finals = [a for a in versions if a.kind == "text"]
     partial_artifact = next((a for a in versions if a.kind == "partial"), None)
-    partial_text = _partial_text(events)
+    # a draft its submitter may not read yet stays out of the page, not only out of sight
+    partial_text = "" if explain.draft_withheld(job) else _partial_text(events)
     context = {
         "job": job,
         "job_type": _safe_job_type(job.job_type),
@@ -184,6 +185,7 @@ def job_detail(request, job_id):
         "last_event_id": events[-1].pk if events else 0,
         "partial_text": partial_text,
         "show_partial": _shows_partial(job, partial_text, partial_artifact),
+        "partial_is_draft": hooks.always_reviewed(job.authority_class),
         "partial_artifact": partial_artifact,
         "final": finals[0] if finals and job.status == Status.COMPLETED else None,
         "rejected_draft": finals[0] if finals and job.failure_kind == "review" else None,
@@ -192,6 +194,7 @@ def job_detail(request, job_id):
         "draft_in_review": _draft_in_review(job, finals),
         "earlier": finals[1:] if job.status == Status.COMPLETED else [],
         "attempts": [(a, explain.attempt_outcome(a, job)) for a in job.attempts.all()],
+        "tool_steps": explain.tool_steps(job),
         "controls": [ACTIONS[name] for name in services.allowed_controls(job)],
         "live_config": {
             "eventsUrl": reverse("job-events", args=[job.pk]),
@@ -201,6 +204,7 @@ def job_detail(request, job_id):
             "hiddenKinds": sorted(explain.HIDDEN_EVENTS),
             "statusLabels": dict(Status.choices),
             "isTerminal": job.status in TERMINAL,
+            "withholdsDraft": explain.draft_withheld(job),
         },
     }
     if "X-Steward-Refresh" not in request.headers:  # a person opened it: its notices are read
@@ -213,7 +217,7 @@ def _shows_partial(job, partial_text, partial_artifact):
     (a kept partial artifact) replaced it. A draft in review or a rejected one is shown as
     what it is instead, never as an answer still being written."""
     if job.status in ACTIVE:
-        return bool(partial_text) or job.lane == "stream"
+        return (bool(partial_text) or job.lane == "stream") and not explain.draft_withheld(job)
     if job.status == Status.FAILED and job.failure_kind == "review":
         return False
     return bool(partial_text) and job.status in RETRYABLE_FROM and partial_artifact is None
@@ -277,7 +281,7 @@ def _markers_for(job, events):
 def job_events(request, job_id):
     """The live view's Server-Sent Events. Serve from uvicorn (ASGI): the stream waits async."""
     job = _visible_job(request.user, job_id)
-    return sse_response(job.pk, resume_point(request))
+    return sse_response(job.pk, resume_point(request), withhold_draft=explain.draft_withheld(job))
 
 
 class Action:

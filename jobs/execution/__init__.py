@@ -41,6 +41,10 @@ bench/p1_inflight.py measure them). The **circuit breaker**
 (``circuit``) counts calls in ten-second buckets and holds new dispatch, with a visible reason,
 while the provider's error rate is high.
 
+**Tool runs** (``tools``). A completed response that asks for tool calls is a step: each call
+runs in its own task at most once, and the task that settles a step's last call continues the
+run with the calls' outputs; the pump drives a step whose tasks were lost.
+
 Tuning knobs for all of this are typed, with a sentence each, in ``config/tuning.py``.
 """
 
@@ -69,6 +73,10 @@ _HOMES = {
     "run_pump": "pump",
     "stale_pump_slots": "pump",
     "sweep_expired": "pump",
+    "advance_run": "tools",
+    "continue_run": "tools",
+    "drive_step": "tools",
+    "run_tool_call": "tools",
 }
 
 __all__ = list(_HOMES)

@@ -40,6 +40,7 @@ def dispatch_claimed(jobs):
                 attempt_number=attempt.number,
                 model=job.model,
                 instructions=attempt.instructions,
+                tools=_provider_tools(job),
             )
             for job, attempt in ready
         ]
@@ -102,6 +103,10 @@ def _open_attempts(jobs):
     if moved:  # sync jobs that reached a worker run in the background lane
         Job.objects.filter(pk__in=moved).update(lane="background")
     return ready
+
+
+def _provider_tools(job):
+    return [tool.for_provider() for tool in get_job_type(job.job_type).tools] or None
 
 
 def _try_instructions(job, **checks):

@@ -11,7 +11,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import services
-from ..errors import JobError
+from ..errors import JobError, UnknownJobType
+from ..job_types import get_job_type
 from ..models import (
     Attempt,
     Job,
@@ -23,6 +24,7 @@ from .claims import lease_length, release_job, release_many
 from .dispatch import dispatch_claimed
 from .pacing import first_look, next_look, poll_interval
 from .provider import ProviderError
+from .tools import advance_run
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +123,7 @@ def poll(pairs):
         _log_polls(pairs, began, now)
     Attempt.objects.filter(pk__in=[a.pk for _, a in pairs]).update(polls=F("polls") + 1)
     ok = failed = limited = 0
-    waiting, completed, starting = [], [], set()
+    waiting, completed, steps, starting = [], [], [], set()
     for job, attempt in pairs:
         result = snapshots[attempt.provider_response_id]
         if isinstance(result, ProviderError):
@@ -138,8 +140,14 @@ def poll(pairs):
                 waiting.append(job)
             continue
         ok += 1
+        if result.outcome is not None and result.outcome.is_step:
+            steps.append((job, attempt, result.outcome))
+            continue
         if result.outcome is not None and result.outcome.status == "completed":
-            completed.append((job, attempt, result.outcome))
+            if _runs_tools(job):  # the end of a run: its steps' usage is summed one by one
+                _apply_result(job, attempt, result.outcome)
+            else:
+                completed.append((job, attempt, result.outcome))
             continue
         if result.outcome is not None:
             _apply_result(job, attempt, result.outcome)
@@ -157,7 +165,26 @@ def poll(pairs):
     # the plain completions of the batch in one go; the rest one at a time, with every check
     for job, attempt, outcome in services.finish_completed_batch(completed) if completed else []:
         _apply_result(job, attempt, outcome)
+    for job, attempt, outcome in steps:
+        _advance(job, attempt, outcome)
     circuit.record(ok=ok, failed=failed, rate_limited=limited, now=now)
+
+
+def _runs_tools(job):
+    try:
+        return bool(get_job_type(job.job_type).tools)
+    except UnknownJobType:
+        return False
+
+
+def _advance(job, attempt, outcome):
+    """A step of a tool run: one job's failure must not stop the rest of the batch."""
+    try:
+        advance_run(job, attempt, outcome)
+    except JobError:
+        log.info("job %s changed while its step was recorded", job.pk)
+    except Exception:
+        log.exception("job %s: its step could not be recorded; the next look tries again", job.pk)
 
 
 def _apply_result(job, attempt, outcome):

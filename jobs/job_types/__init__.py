@@ -2,7 +2,8 @@
 
 A job type says what input it takes (used by the web form and the API), how to instruct the
 model, which lane and model run it, its authority class and review policy, its deadline and
-attempt limit, and (for external effects) the action that runs once a reviewer approves.
+attempt limit, (for external effects) the action that runs once a reviewer approves, and the
+tools the model may call during a run (``tools``).
 """
 
 from .registry import (
@@ -14,6 +15,7 @@ from .registry import (
     get_job_type,
     register,
 )
+from .tools import RunLimits, Tool, ToolError
 
 __all__ = [
     "AuthorityClass",
@@ -23,4 +25,7 @@ __all__ = [
     "all_job_types",
     "get_job_type",
     "register",
+    "RunLimits",
+    "Tool",
+    "ToolError",
 ]

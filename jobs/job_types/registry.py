@@ -146,6 +146,14 @@ class JobType:
     # External effects: what approving does, in one sentence from the job's input, for the
     # approver's confirmation ("Refund $49.99 to … for order …").
     effect_summary: Callable | None = field(default=None, compare=False)
+    # Tool runs: the tools the model may call (``jobs.job_types.tools.Tool``) and the limits of
+    # one attempt's run. A job type with tools runs on the background lane.
+    tools: tuple = ()
+    limits: object = None
+
+    def tool(self, name):
+        """The declared tool called ``name``, or None."""
+        return next((tool for tool in self.tools if tool.name == name), None)
 
     def describe_effect(self, job_input):
         if self.effect_summary is None:
@@ -163,6 +171,16 @@ class JobType:
             raise ValueError(f"External-effect job type {self.name!r} needs an action.")
         if not 0 <= self.review_sample_rate <= 1:
             raise ValueError("review_sample_rate must be between 0 and 1.")
+        if self.tools:
+            if self.lane != Lane.BACKGROUND:
+                raise ValueError(f"Job type {self.name!r} has tools, so it runs in background.")
+            names = [tool.name for tool in self.tools]
+            if len(set(names)) != len(names):
+                raise ValueError(f"Job type {self.name!r} declares a tool name twice.")
+            if self.limits is None:
+                from .tools import RunLimits
+
+                object.__setattr__(self, "limits", RunLimits())
 
     def clean_input(self, data):
         """Validate raw input; return ``(cleaned, errors)`` where errors maps field → [message]."""

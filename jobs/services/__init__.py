@@ -4,12 +4,13 @@ message is written for the person who tried.
 
 ``actor`` is a ``User`` for people, or a label such as ``"system:poller"`` for Steward itself.
 
-The functions live in seven modules by concern and are all importable from here:
+The functions live in eight modules by concern and are all importable from here:
 ``base`` (events, refusals, FSM moves), ``submission``, ``controls`` (cancel, expire, retry,
 archive, fail), ``attempts`` (the provider lane's writes for one attempt), ``batches`` (the
 pump's writes for many attempts at once), ``finishing`` (how an attempt's result ends it: one
 decision for the one-job and the batch path) and ``review`` (one service per outcome of a
-reviewer's decision: the only job writes the review app makes).
+reviewer's decision: the only job writes the review app makes) and ``runs`` (a tool run's
+steps, calls and continuations).
 """
 
 from ..errors import IdempotencyKeyReused
@@ -58,6 +59,16 @@ from .review import (
     reject_job,
     send_back_job,
 )
+from .runs import (
+    begin_continuation,
+    continuation_failed,
+    finish_tool_call,
+    interrupt_tool_call,
+    record_continuation,
+    record_step,
+    start_tool_call,
+    step_settled,
+)
 from .submission import (
     submit_job,
 )
@@ -98,4 +109,12 @@ __all__ = [
     "send_back_job",
     "complete_release",
     "fail_release",
+    "record_step",
+    "start_tool_call",
+    "finish_tool_call",
+    "interrupt_tool_call",
+    "step_settled",
+    "begin_continuation",
+    "record_continuation",
+    "continuation_failed",
 ]

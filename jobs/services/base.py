@@ -14,6 +14,7 @@ from ..errors import (
     ConcurrentUpdate,
     TransitionNotAllowed,
 )
+from ..job_types import AuthorityClass
 from ..models import (
     TERMINAL,
     Job,
@@ -169,6 +170,19 @@ COMPLETION_FIELDS = [
 ]
 
 
+def waiting_for_review_sentence(job):
+    """What a draft waits for, naming who must act: an external effect waits for its approver,
+    any other draft for a reviewer."""
+    if job.authority_class == AuthorityClass.EXTERNAL_EFFECT:
+        approver = APPROVERS.get(hooks.review_policy(job.job_type).approver_role, "an approver")
+        return f"The draft is ready; nothing is done until {approver} approves it."
+    return "The draft is ready and waits for a reviewer."
+
+
+# Who may approve an external effect, by the approver role its job type names.
+APPROVERS = {"admin": "a workspace admin", "reviewer": "a reviewer or a workspace admin"}
+
+
 def completion_for(job, now):
     """Hold for review or complete, as the review router decides for ``job`` (running, its
     attempt's output in hand); ``now`` is when the provider finished. The one-job and the batch
@@ -183,7 +197,7 @@ def completion_for(job, now):
         "started_at": job.started_at,
     }
     if review_state in (ReviewState.PENDING, ReviewState.ESCALATED):
-        message = "The draft is ready and waits for a reviewer."
+        message = waiting_for_review_sentence(job)
         return Completion("hold_for_review", "needs_review", message, changes)
     changes |= {"completed_at": now, "finished_at": now}
     return Completion("complete", "completed", "Finished.", changes)

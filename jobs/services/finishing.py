@@ -23,7 +23,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from ..errors import ConcurrentUpdate
-from ..models import ACTIVE, Artifact, Attempt, FailureKind, Job, Status
+from ..models import ACTIVE, Artifact, Attempt, FailureKind, Job, RunStep, Status
 from ..results import AttemptOutcome
 from .attempts import add_artifact
 from .base import (
@@ -90,11 +90,21 @@ def attempt_result(attempt, outcome, now):
 
 
 def _record_result(job, attempt, outcome, now):
-    Attempt.objects.filter(pk=attempt.pk).update(**attempt_result(attempt, outcome, now))
+    """The attempt's result, its usage added to what the attempt and the job already hold (the
+    earlier steps of a tool run; nothing for a one-response attempt)."""
     usage = outcome.usage
-    Job.objects.filter(pk=job.pk).update(
-        **{name: F(name) + getattr(usage, name) for name in USAGE_FIELDS}
+    added = {name: F(name) + getattr(usage, name) for name in USAGE_FIELDS}
+    Attempt.objects.filter(pk=attempt.pk).update(
+        **{**attempt_result(attempt, outcome, now), **added}
     )
+    Job.objects.filter(pk=job.pk).update(**added)
+    if attempt.provider_response_id:  # the last step of a tool run
+        RunStep.objects.filter(response_id=attempt.provider_response_id).update(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost=usage.cost,
+            finished_at=now,
+        )
 
 
 @transaction.atomic

@@ -1,5 +1,7 @@
 """Small display helpers for the submitter pages (labels come from ``jobs.explain``)."""
 
+import json
+
 from django import template
 
 from ..errors import UnknownJobType
@@ -53,3 +55,18 @@ def job_type_title(name):
         return get_job_type(name).title
     except UnknownJobType:
         return name
+
+
+@register.filter
+def pretty_json(value):
+    """A JSON value indented for reading (tool arguments on the job page)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@register.filter
+def pretty_json_text(text):
+    """JSON text indented for reading; other text as it is."""
+    try:
+        return pretty_json(json.loads(text))
+    except (TypeError, ValueError):
+        return text

@@ -3,8 +3,13 @@
 
    Every event has an integer id. The browser resends the last one (Last-Event-ID) when it
    reconnects, and this script also ignores any id it has already applied, so a dropped
-   connection loses nothing and shows nothing twice. Sections marked data-live are re-read
-   from the server when the status changes (controls, explanation, result, attempts). */
+   connection loses nothing and shows nothing twice.
+
+   Streamed text is appended as it arrives. Every other event is a cue to re-read the page's
+   sections marked data-live (badge, sentence, markers, timeline, controls, attempts, steps)
+   from one server render and swap them in together, so no part of the page runs ahead of
+   another: the badge never says Failed beside a Cancel button, nor the timeline "Model
+   working" beside a Queued badge. Only if that read fails are the events applied here. */
 (function () {
   "use strict";
   var configEl = document.getElementById("job-live-config");
@@ -16,6 +21,7 @@
   var source = null;
   var refreshTimer = null;
   var retryTimer = null;
+  var waiting = []; // events not yet shown: the next refresh shows them
   var liveState = document.getElementById("live-state");
 
   document.querySelectorAll("#timeline [data-event-id]").forEach(function (li) {
@@ -102,6 +108,7 @@
 
   function appendPartial(event) {
     var out = document.getElementById("partial-output");
+    if (config.withholdsDraft) return;
     if (!out || !event.data || typeof event.data.text !== "string") return;
     // The server-rendered text already holds every chunk up to data-after.
     if (event.id <= Number(out.dataset.after || 0)) return;
@@ -120,18 +127,39 @@
 
   function apply(event) {
     if (seen.has(event.id)) return;
-    seen.add(event.id);
     if (event.id > lastId) lastId = event.id;
-    if (event.kind === "partial_output") appendPartial(event);
-    else if (!hidden.has(event.kind)) addToTimeline(event);
-    markProgress(event);
-    if (event.to_status && event.to_status !== event.from_status) {
-      // A rejected draft fails, and reads as what happened to it.
-      setBadge(event.to_status, event.kind === "rejected" ? "Rejected" : null);
+    if (event.kind === "partial_output") {
+      seen.add(event.id);
+      appendPartial(event);
+      return;
     }
-    // Any step of the story may change what the page says (the status sentence, the
-    // attempts, the controls): re-read those sections, at most once per burst of events.
-    if (event.kind !== "partial_output") scheduleRefresh();
+    // Shown by the next refresh, with everything else it changes, at most once per burst.
+    waiting.push(event);
+    scheduleRefresh(100);
+  }
+
+  // The refresh failed: show the waiting events from what they say.
+  function applyHere(events) {
+    events.forEach(function (event) {
+      if (seen.has(event.id)) return;
+      seen.add(event.id);
+      if (!hidden.has(event.kind)) addToTimeline(event);
+      markProgress(event);
+      if (event.to_status && event.to_status !== event.from_status) {
+        // A rejected draft fails, and reads as what happened to it.
+        setBadge(event.to_status, event.kind === "rejected" ? "Rejected" : null);
+      }
+    });
+  }
+
+  function noteTimeline() {
+    document.querySelectorAll("#timeline [data-event-id]").forEach(function (li) {
+      var id = Number(li.dataset.eventId);
+      if (!seen.has(id)) {
+        seen.add(id);
+        li.classList.add("is-new");
+      }
+    });
   }
 
   function dialogOpen() {
@@ -141,12 +169,14 @@
   // Re-read the sections that depend on the job's state from the server, in place.
   function refresh() {
     if (dialogOpen()) return scheduleRefresh(1000);
+    var shown = waiting;
+    waiting = [];
     // The header tells the server this is the page reading itself, not the person opening it.
     var headers = { Accept: "text/html", "X-Steward-Refresh": "sections" };
     fetch(window.location.href, { credentials: "same-origin", headers: headers })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
-        if (!html) return;
+        if (!html) return applyHere(shown);
         var fresh = new DOMParser().parseFromString(html, "text/html");
         document.querySelectorAll("[data-live][id]").forEach(function (old) {
           var replacement = fresh.getElementById(old.id);
@@ -163,12 +193,19 @@
             out.dataset.after = freshOut.dataset.after;
           }
         }
+        noteTimeline();
+        // Events newer than the render (written while the page was read) wait for the next.
+        var late = shown.filter(function (event) { return !seen.has(event.id); });
+        if (late.length) {
+          waiting = late.concat(waiting);
+          scheduleRefresh(250);
+        }
         if (window.Steward) {
           window.Steward.localize(document);
           window.Steward.refreshUnread();
         }
       })
-      .catch(function () {});
+      .catch(function () { applyHere(shown); });
   }
 
   function scheduleRefresh(delay) {

@@ -73,6 +73,8 @@ def test_log_in_submit_and_watch_the_job_finish_live(page, alice, workspace, scr
 
 
 def test_partial_output_streams_in(page, log_in, alice, workspace, screenshot):
+    """The demo's support reply lets its submitter read the draft while a reviewer checks it
+    (tests/jobs/test_status_truth.py covers a job type that does not)."""
     job = services.submit_job(
         workspace=workspace,
         submitter=alice,
@@ -92,12 +94,11 @@ def test_partial_output_streams_in(page, log_in, alice, workspace, screenshot):
         job, "partial_output", actor="system:stream", data={"seq": 3, "text": "the delay."}
     )
     expect(page.locator("#partial-output")).to_have_text("Hi Dana, sorry about the delay.")
+    expect(page.locator("#partial-title")).to_have_text("Draft so far")
     screenshot(page, "job-page-streaming")
     progress.finish(job, attempt, text="Hi Dana, sorry about the delay.")
     expect(badge(page)).to_have_text("Needs review")
-    expect(page.locator("#job-output")).to_contain_text(
-        "The draft you watched being written is now with a reviewer."
-    )
+    expect(page.locator("#draft-in-review")).to_contain_text("Hi Dana, sorry about the delay.")
     assert_not_reloaded(page)
 
 

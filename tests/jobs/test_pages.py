@@ -268,23 +268,6 @@ def test_reviewer_edit_shows_earlier_versions(client_of, workspace, submitter):
     assert "Earlier versions (1)" in html and "First draft" in html
 
 
-def test_waiting_for_review_hides_the_draft(client_of, workspace, submitter):
-    job = JobFactory(
-        workspace=workspace,
-        submitter=submitter,
-        job_type="draft_support_reply",
-        authority_class="draft",
-        lane="stream",
-    )
-    attempt = progress.start(job)
-    progress.finish(job, attempt, text="Dear customer")
-    job.refresh_from_db()
-    assert job.status == Status.NEEDS_REVIEW
-    html = client_of(submitter).get(reverse("job-detail", args=[job.pk])).content.decode()
-    assert "The draft you watched being written is now with a reviewer." in html
-    assert "Dear customer" not in html
-
-
 def test_failure_is_explained_in_plain_words(client_of, workspace, submitter):
     job = JobFactory(workspace=workspace, submitter=submitter)
     services.fail_job(

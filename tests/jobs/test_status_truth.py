@@ -2,12 +2,15 @@
 started, who must approve, rejections, answers cut short, stopped attempts, line breaks."""
 
 import re
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
+from demo.job_types import SUPPORT_REPLY
 from jobs import services
+from jobs.job_types import register
 from jobs.models import Job
 from jobs.results import AttemptOutcome, Usage
 from review import services as review
@@ -121,10 +124,42 @@ def test_line_breaks_in_an_approved_draft_are_kept(page_of, workspace, submitter
 
 
 def test_a_streamed_draft_in_review_says_a_reviewer_has_it(page_of, workspace, submitter):
+    """The demo's support reply lets its submitter read the draft while it is checked."""
     job = make_draft(workspace=workspace, submitter=submitter)
-    Job.objects.filter(pk=job.pk).update(lane="stream")
     html = page_of(job)
-    assert "The draft you watched being written is now with a reviewer." in html
+    assert "A reviewer is checking this draft. It is not approved yet" in html
+    assert 'id="draft-in-review"' in html
+
+
+@pytest.fixture
+def drafts_withheld():
+    """The support reply as a job type whose submitter may not read a draft before review."""
+    register(replace(SUPPORT_REPLY, submitter_sees_draft_in_review=False))
+    yield
+    register(SUPPORT_REPLY)
+
+
+def test_a_draft_its_submitter_may_not_read_stays_off_the_page_and_out_of_its_events(
+    page_of, client, workspace, submitter, drafts_withheld
+):
+    job = services.submit_job(
+        workspace=workspace,
+        submitter=submitter,
+        job_type="draft_support_reply",
+        input={"customer_name": "Dana", "tone": "friendly", "message": "Late order."},
+    )
+    attempt = progress.start(job)
+    progress.stream(job, "Hi Dana, unreviewed words")
+    html = page_of(job)
+    assert sentence(html) == "The model is writing a draft; a reviewer checks it before you see it."
+    assert "unreviewed words" not in html
+    events = client.get(f"/api/v1/jobs/{job.pk}/events").json()["results"]
+    partial = next(e for e in events if e["kind"] == "partial_output")
+    assert partial["data"] == {"seq": 1, "withheld": True}
+    progress.finish(job, attempt, text="Hi Dana, unreviewed words.")
+    html = page_of(job)
+    assert "A reviewer is checking the draft." in html
+    assert "unreviewed words" not in html
 
 
 def test_the_job_page_shows_what_was_submitted(page_of, workspace, submitter):

@@ -6,12 +6,14 @@ finished response, and ``ProviderError`` (with a failure kind) for anything that
 """
 
 from .adapter import (
+    ContinuationRefused,
     Dispatch,
     InvalidWebhook,
     ProviderError,
     Snapshot,
     StreamChunk,
     cancel_response,
+    continue_response,
     create_many,
     create_response,
     outcome_from_error,
@@ -23,6 +25,7 @@ from .adapter import (
 from .pricing import cost_of
 
 __all__ = [
+    "ContinuationRefused",
     "Dispatch",
     "InvalidWebhook",
     "ProviderError",
@@ -31,6 +34,7 @@ __all__ = [
     "cancel_response",
     "cost_of",
     "create_many",
+    "continue_response",
     "create_response",
     "outcome_from_error",
     "retrieve_many",

@@ -19,7 +19,7 @@ from django.conf import settings
 from config.bodies import BodyRejected, parse_json
 from config.text import storable, storable_json
 
-from ...results import AttemptOutcome, Usage
+from ...results import AttemptOutcome, RequestedCall, Usage
 from .client import create_loop_and_client, creator, poll_loop_and_client, sync_client, using_fake
 from .pricing import cost_of
 
@@ -250,7 +250,14 @@ def _outcome(response, request_id=""):
         output=storable_json([item.model_dump(mode="json") for item in response.output]),
     )
     if status == "completed":
-        return AttemptOutcome(status="completed", provider_seconds=_worked(response), **common)
+        calls = tuple(
+            RequestedCall(item.call_id, item.name, item.arguments)
+            for item in response.output
+            if item.type == "function_call"
+        )
+        return AttemptOutcome(
+            status="completed", provider_seconds=_worked(response), tool_calls=calls, **common
+        )
     if status == "incomplete":
         reason = (getattr(response.incomplete_details, "reason", "") or "")[:64]
         return AttemptOutcome(status="incomplete", error_code=reason, **common)
@@ -310,7 +317,9 @@ def _metadata(job_id, attempt_number, text):
     return metadata
 
 
-def _create_args(*, job_id, attempt_number, model, instructions, max_output_tokens=None):
+def _create_args(
+    *, job_id, attempt_number, model, instructions, max_output_tokens=None, tools=None
+):
     args = dict(
         model=model,
         input=instructions,
@@ -320,17 +329,59 @@ def _create_args(*, job_id, attempt_number, model, instructions, max_output_toke
     )
     if max_output_tokens:
         args["max_output_tokens"] = max_output_tokens
+    if tools:
+        args["tools"] = list(tools)
     return args
 
 
-def create_response(*, job_id, attempt_number, model, instructions):
-    """Start a background response. Raises ``ProviderError``; never retried by the SDK."""
+def create_response(*, job_id, attempt_number, model, instructions, tools=None):
+    """Start a background response (with ``tools``: the ``FunctionTool`` dicts the model may
+    call). Raises ``ProviderError``; never retried by the SDK."""
     try:
         response = creator().responses.create(
             **_create_args(
-                job_id=job_id, attempt_number=attempt_number, model=model, instructions=instructions
+                job_id=job_id,
+                attempt_number=attempt_number,
+                model=model,
+                instructions=instructions,
+                tools=tools,
             )
         )
+    except (openai.OpenAIError, json.JSONDecodeError) as exc:
+        raise classify(exc) from exc
+    return _accepted(response)
+
+
+class ContinuationRefused(Exception):
+    """The provider would not continue from ``previous_response_id`` (some refuse it for
+    background responses: "No tool call found for function call output ..."); the caller
+    replays the whole conversation instead."""
+
+
+def continue_response(*, job_id, attempt_number, step, model, instructions, tools, previous, items):
+    """Continue a tool run: a background response that carries ``items`` (the calls'
+    ``function_call_output`` items) after ``previous``. With ``previous=None``, ``items`` is
+    the whole conversation after ``instructions`` (a replay). ``step`` goes into the metadata,
+    so an unrecorded create can be matched to its step. Raises ``ContinuationRefused`` or
+    ``ProviderError``; never retried by the SDK."""
+    args = _create_args(
+        job_id=job_id,
+        attempt_number=attempt_number,
+        model=model,
+        instructions=instructions,
+        tools=tools,
+    )
+    args["metadata"]["step"] = str(step)
+    if previous:
+        args.update(previous_response_id=previous, input=list(items))
+    else:
+        args["input"] = [{"role": "user", "content": instructions}, *items]
+    try:
+        response = creator().responses.create(**args)
+    except openai.BadRequestError as exc:
+        if previous and "no tool call found" in str(exc).lower():
+            raise ContinuationRefused(str(exc)) from exc
+        raise classify(exc) from exc
     except (openai.OpenAIError, json.JSONDecodeError) as exc:
         raise classify(exc) from exc
     return _accepted(response)

@@ -1,0 +1,314 @@
+"""The writes of a tool run: a step and its calls, each call's claim and result, and the
+continuation that carries the results back to the model (``jobs.execution.tools`` drives them).
+
+A completed response that asks for ``function_call``s is a *step*: ``record_step`` stores it
+with its usage and one ``ToolCall`` per call, once, however often the response is looked at.
+A call runs at most once: ``start_tool_call`` moves it from pending to running in one
+conditional update, and only the caller that made that update runs it. When every call of the
+step has its output, ``begin_continuation`` marks the step (under the job's row lock) before the
+continuation is created, and ``record_continuation`` stores the new response as the next step.
+"""
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..job_types import AuthorityClass, get_job_type
+from ..models import SETTLED_CALL_STATES, Attempt, Job, RunStep, Status, ToolCall
+from ..results import AttemptOutcome
+from .base import fresh_copy, move_job, record_note
+from .finishing import USAGE_FIELDS, finish_attempt, is_current
+
+# How long the pump leaves a step alone before it looks again, should the tasks that run its
+# calls and continue the run be lost (a killed worker): it then drives the step on itself.
+STEP_SAFETY_SECONDS = 60
+# A continuation marked but never recorded after this long may be created again.
+CONTINUATION_STALE_SECONDS = 120
+
+
+@transaction.atomic
+def record_step(*, job, attempt, outcome, actor="system:poller"):
+    """A completed response asked for tool calls: store it as a step of the run with its calls.
+
+    Idempotent: the same response seen again returns its step unchanged. A response that no
+    longer counts (a canceled job, a superseded attempt) goes to ``finish_attempt``, which keeps
+    it as stale; a step that crosses the job type's limits ends the attempt as a ``tool``
+    failure. Returns the step, or None when the run does not go on."""
+    attempt = Attempt.objects.get(pk=attempt.pk)
+    job = fresh_copy(job)
+    if attempt.state != Attempt.State.IN_FLIGHT or not is_current(job, attempt):
+        finish_attempt(job=job, attempt=attempt, outcome=replace(outcome, tool_calls=()))
+        return None
+    step, _ = RunStep.objects.get_or_create(
+        response_id=attempt.provider_response_id,
+        defaults={"job": job, "attempt": attempt, "number": 1},
+    )
+    if step.finished_at is not None:
+        return step
+    spec = get_job_type(job.job_type)
+    earlier_calls = ToolCall.objects.filter(step__attempt=attempt).count()
+    crossed = _limit_crossed(
+        spec.limits,
+        step.number,
+        earlier_calls + len(outcome.tool_calls),
+        job.cost + outcome.usage.cost,
+    )
+    if crossed:
+        finish_attempt(
+            job=job,
+            attempt=attempt,
+            outcome=replace(
+                outcome,
+                status="failed",
+                failure_kind="tool",
+                retryable=False,
+                error_code="run_limit",
+                error_message=crossed,
+                tool_calls=(),
+            ),
+            actor=actor,
+        )
+        return None
+    now = timezone.now()
+    usage = outcome.usage
+    RunStep.objects.filter(pk=step.pk).update(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cost=usage.cost,
+        finished_at=now,
+    )
+    added = {name: F(name) + getattr(usage, name) for name in USAGE_FIELDS}
+    Attempt.objects.filter(pk=attempt.pk).update(**added, provider_status="completed")
+    Job.objects.filter(pk=job.pk).update(**added)
+    calls = [_new_call(job, step, spec, requested) for requested in outcome.tool_calls]
+    ToolCall.objects.bulk_create(calls)
+    changes = {
+        "next_poll_at": now + timedelta(seconds=STEP_SAFETY_SECONDS),
+        "lease_owner": "",
+        "lease_expires_at": None,
+    }
+    asked = "; ".join(_sentence(spec, call) for call in calls)
+    data = {"step": step.number, "calls": [[call.call_id, call.name] for call in calls]}
+    job = fresh_copy(job)
+    if job.status == Status.QUEUED:
+        job.started_at = job.started_at or now
+        move_job(
+            job,
+            "start",
+            actor=actor,
+            kind="running",
+            message="The model is working on it.",
+            started_at=job.started_at,
+        )
+    Job.objects.filter(pk=job.pk).update(**changes)
+    record_note(job, "tool_calls", actor=actor, message=f"The model asked to: {asked}.", data=data)
+    step.refresh_from_db()
+    return step
+
+
+def _limit_crossed(limits, turns, calls, cost):
+    if turns > limits.turns:
+        return f"The run stopped: it reached its limit of {limits.turns} model turns."
+    if calls > limits.tool_calls:
+        return f"The run stopped: the model asked for more than {limits.tool_calls} tool calls."
+    if limits.cost_usd is not None and cost > Decimal(limits.cost_usd):
+        return f"The run stopped: it would cost more than its budget of ${limits.cost_usd}."
+    return ""
+
+
+def _new_call(job, step, spec, requested):
+    tool = spec.tool(requested.name)
+    call = ToolCall(
+        job=job,
+        step=step,
+        call_id=requested.call_id[:80],
+        name=requested.name[:64],
+        authority_class=tool.authority_class if tool else AuthorityClass.READ_ONLY,
+    )
+    try:
+        arguments = json.loads(requested.arguments or "{}")
+    except ValueError:
+        arguments = None
+    if isinstance(arguments, dict):
+        call.arguments = arguments
+    else:
+        call.raw_arguments = (requested.arguments or "")[:10_000]
+    if tool is None:
+        _settle(call, ToolCall.State.FAILED, error=f"There is no tool called {requested.name!r}.")
+    elif not isinstance(arguments, dict):
+        _settle(call, ToolCall.State.FAILED, error="The arguments are not a JSON object.")
+    elif problems := tool.argument_errors(arguments):
+        _settle(
+            call,
+            ToolCall.State.FAILED,
+            error="The arguments do not fit the tool's schema: " + "; ".join(problems),
+        )
+    return call
+
+
+def _settle(call, state, *, output="", error=""):
+    call.state = state
+    call.error = error
+    call.output = output if not error else json.dumps({"error": error})
+    call.finished_at = timezone.now()
+
+
+def _sentence(spec, call):
+    tool = spec.tool(call.name)
+    return tool.sentence(call.arguments) if tool else call.name
+
+
+def start_tool_call(call_pk):
+    """Claim a pending call for running, once: returns it, or None when it is not pending (run
+    or being run elsewhere, decided) or its job no longer runs."""
+    claimed = ToolCall.objects.filter(
+        pk=call_pk, state=ToolCall.State.PENDING, job__status=Status.RUNNING
+    ).update(state=ToolCall.State.RUNNING, started_at=timezone.now(), tries=F("tries") + 1)
+    if not claimed:
+        return None
+    return ToolCall.objects.select_related("job", "step").get(pk=call_pk)
+
+
+@transaction.atomic
+def finish_tool_call(call, *, output="", error="", again=False, actor="system:tools"):
+    """Record what a running call returned (``output``, JSON text) or why it failed (``error``,
+    which goes back to the model as the call's output). ``again``: the failure is retried, so
+    the call is pending once more. Returns whether every call of its step now has its output."""
+    state = (
+        ToolCall.State.PENDING
+        if again
+        else (ToolCall.State.FAILED if error else ToolCall.State.SUCCEEDED)
+    )
+    settled = ToolCall(state=state)
+    _settle(settled, state, output=output, error=error)
+    updated = ToolCall.objects.filter(pk=call.pk, state=ToolCall.State.RUNNING).update(
+        state=state,
+        output="" if again else settled.output,
+        error=error,
+        finished_at=None if again else settled.finished_at,
+    )
+    if not updated:
+        return False
+    job = fresh_copy(call.job)
+    spec = get_job_type(job.job_type)
+    what = _sentence(spec, call)
+    if again:
+        message = f"{what}: failed ({error}); trying again."
+    elif error:
+        message = f"{what}: failed. The model is told why: {error}"
+    else:
+        message = f"{what}: done."
+    record_note(
+        job,
+        "tool_call",
+        actor=actor,
+        message=message,
+        data={"call_id": call.call_id, "tool": call.name, "state": state},
+    )
+    return step_settled(call.step_id)
+
+
+def interrupt_tool_call(call, *, actor="system:tools"):
+    """A call was running when its worker died. A read-only tool is simply run again; any
+    other may or may not have acted, so it is not repeated: the model is told so."""
+    if call.authority_class == AuthorityClass.READ_ONLY:
+        return bool(
+            ToolCall.objects.filter(pk=call.pk, state=ToolCall.State.RUNNING).update(
+                state=ToolCall.State.PENDING
+            )
+        )
+    finish_tool_call(
+        call,
+        error="The tool was interrupted; whether it took effect is unknown, so it was not "
+        "run again.",
+        actor=actor,
+    )
+    return False
+
+
+def step_settled(step_pk):
+    """Whether every call of the step has its output for the model."""
+    return (
+        not ToolCall.objects.filter(step_id=step_pk).exclude(state__in=SETTLED_CALL_STATES).exists()
+    )
+
+
+@transaction.atomic
+def begin_continuation(job_id):
+    """Mark the latest step of the job's run as being continued, under the job's row lock, and
+    return ``(job, attempt, step)``; None when there is nothing to continue (the job stopped,
+    a call has no output yet, the step was continued, or a continuation is under way)."""
+    job = Job.objects.select_for_update().filter(pk=job_id, status=Status.RUNNING).first()
+    if job is None:
+        return None
+    step = (
+        RunStep.objects.select_related("attempt")
+        .filter(job=job, attempt__number=job.attempt_count)
+        .order_by("-number")
+        .first()
+    )
+    if step is None or step.finished_at is None or step.attempt.state != Attempt.State.IN_FLIGHT:
+        return None
+    if step.attempt.provider_response_id != step.response_id or not step_settled(step.pk):
+        return None
+    now = timezone.now()
+    stale = now - timedelta(seconds=CONTINUATION_STALE_SECONDS)
+    if step.continuing_since is not None and step.continuing_since > stale:
+        return None
+    RunStep.objects.filter(pk=step.pk).update(continuing_since=now)
+    return job, step.attempt, step
+
+
+@transaction.atomic
+def record_continuation(*, job, attempt, step, dispatch, replayed, next_poll_at):
+    """The provider accepted the continuation of ``step``: it is the run's next step, and the
+    response the pump looks at from now on."""
+    job = fresh_copy(job)
+    nxt = RunStep.objects.create(
+        job=job,
+        attempt=attempt,
+        number=step.number + 1,
+        response_id=dispatch.response_id,
+        replayed=replayed,
+    )
+    Attempt.objects.filter(pk=attempt.pk).update(
+        provider_response_id=dispatch.response_id, provider_status=dispatch.provider_status
+    )
+    Job.objects.filter(pk=job.pk).update(next_poll_at=next_poll_at)
+    how = " (the whole conversation again: the provider would not continue the last response)"
+    record_note(
+        job,
+        "continued",
+        actor="system:tools",
+        message="Sent the tools' results back to the model" + (how if replayed else "") + ".",
+        data={"step": nxt.number, "replayed": replayed},
+    )
+    return nxt
+
+
+@transaction.atomic
+def continuation_failed(*, job, attempt, step, error):
+    """The continuation's create failed. A temporary problem leaves the step to be continued
+    again at the next look; any other ends the attempt with the error."""
+    if error.retryable:
+        RunStep.objects.filter(pk=step.pk).update(continuing_since=None)
+        delay = max(error.retry_after or 0, 2.0)
+        Job.objects.filter(pk=job.pk).update(next_poll_at=timezone.now() + timedelta(seconds=delay))
+        return
+    finish_attempt(
+        job=job,
+        attempt=attempt,
+        outcome=AttemptOutcome(
+            status="failed",
+            failure_kind=error.kind,
+            retryable=error.retryable,
+            error_code=error.code,
+            error_message=error.message,
+        ),
+        actor="system:tools",
+    )
