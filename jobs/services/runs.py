@@ -21,7 +21,8 @@ from django.utils import timezone
 from ..job_types import AuthorityClass, get_job_type
 from ..models import SETTLED_CALL_STATES, Attempt, Job, RunStep, Status, ToolCall
 from ..results import AttemptOutcome
-from .base import fresh_copy, move_job, record_note
+from .attempts import mark_running
+from .base import fresh_copy, record_note
 from .finishing import USAGE_FIELDS, finish_attempt, is_current
 
 # How long the pump leaves a step alone before it looks again, should the tasks that run its
@@ -95,16 +96,8 @@ def record_step(*, job, attempt, outcome, actor="system:poller"):
     asked = "; ".join(_sentence(spec, call) for call in calls)
     data = {"step": step.number, "calls": [[call.call_id, call.name] for call in calls]}
     job = fresh_copy(job)
-    if job.status == Status.QUEUED:
-        job.started_at = job.started_at or now
-        move_job(
-            job,
-            "start",
-            actor=actor,
-            kind="running",
-            message="The model is working on it.",
-            started_at=job.started_at,
-        )
+    if job.status == Status.QUEUED:  # no look saw the model start before it asked for tools
+        job = mark_running(job=job, actor=actor)
     Job.objects.filter(pk=job.pk).update(**changes)
     record_note(job, "tool_calls", actor=actor, message=f"The model asked to: {asked}.", data=data)
     step.refresh_from_db()
