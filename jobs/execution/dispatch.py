@@ -15,7 +15,7 @@ from ..models import (
     Job,
 )
 from ..queue import enqueue
-from . import circuit, provider
+from . import circuit, provider, tools
 from .claims import release_job
 from .pacing import first_look, next_look
 from .provider import ProviderError, outcome_from_error
@@ -41,6 +41,7 @@ def dispatch_claimed(jobs):
                 model=job.model,
                 instructions=attempt.instructions,
                 tools=_provider_tools(job),
+                history=_finished_steps(job, attempt),
             )
             for job, attempt in ready
         ]
@@ -107,6 +108,14 @@ def _open_attempts(jobs):
 
 def _provider_tools(job):
     return [tool.for_provider() for tool in get_job_type(job.job_type).tools] or None
+
+
+def _finished_steps(job, attempt):
+    """For a retried tool run, the steps earlier attempts finished: every call of the step has
+    its output. The new attempt starts after them, so no call that ran is run again."""
+    if attempt.number == 1 or not get_job_type(job.job_type).tools:
+        return None
+    return tools.finished_conversation(job, before=attempt) or None
 
 
 def _try_instructions(job, **checks):

@@ -7,6 +7,10 @@ call creates the continuation at once (``continue_run``): the provider gets ever
 with ``previous_response_id``, or, where it refuses to continue a background response that way,
 the whole conversation again (recorded on the step as ``replayed``).
 
+A retry (a new attempt) starts after the steps earlier attempts finished: its first create
+carries their calls and outputs (``finished_conversation``), so a call that ran is never run
+again.
+
 Tasks can be lost (a killed worker). The pump looks at a step's response again after
 ``STEP_SAFETY_SECONDS`` and drives the step on itself (``advance_run``): pending calls are
 enqueued again, a call left running past its tool's timeout is handled as interrupted, and a
@@ -107,9 +111,8 @@ def continue_run(job_id):
             )
         except ContinuationRefused:
             replayed = True
-            dispatch = provider.continue_response(
-                **request, previous=None, items=conversation(attempt)
-            )
+            history = finished_conversation(job, before=attempt) + conversation(attempt)
+            dispatch = provider.continue_response(**request, previous=None, items=history)
     except ProviderError as error:
         services.continuation_failed(job=job, attempt=attempt, step=step, error=error)
         return
@@ -130,8 +133,26 @@ def _output_item(call):
 
 def conversation(attempt):
     """Every call of the attempt's run so far and its output, as input items for a replay."""
+    return _items(RunStep.objects.filter(attempt=attempt))
+
+
+def finished_conversation(job, *, before):
+    """The calls of every finished step of the job's attempts before ``before`` (all of a
+    step's calls have their output) and their outputs, as input items: where a retry starts."""
+    steps = RunStep.objects.filter(job=job, attempt__number__lt=before.number).order_by(
+        "attempt__number", "number"
+    )
+    return _items(step for step in steps.prefetch_related("calls") if _finished(step))
+
+
+def _finished(step):
+    calls = list(step.calls.all())
+    return bool(calls) and all(call.has_output for call in calls)
+
+
+def _items(steps):
     items = []
-    for step in RunStep.objects.filter(attempt=attempt).prefetch_related("calls"):
+    for step in steps:
         calls = list(step.calls.all())
         for call in calls:
             arguments = call.raw_arguments or json.dumps(call.arguments)

@@ -200,3 +200,24 @@ def test_an_interrupted_read_only_call_runs_again_and_a_write_does_not(fake):
     assert lookup.state == ToolCall.State.PENDING  # runs again
     job = work_until(job, lambda j: j.status == Status.NEEDS_REVIEW)
     assert TicketNote.objects.filter(job=job).count() == 0
+
+
+def test_a_retry_resumes_after_the_finished_steps_and_runs_none_of_their_calls_again(fake):
+    job = submit_ticket()
+    submitter = job.submitter
+    execution.dispatch_job(job.pk)
+    noted = ToolCall.State.SUCCEEDED
+    work_until(job, lambda j: ToolCall.objects.filter(job=j, state=noted).count() == 2)
+    services.cancel_job(job=reload(job), actor=submitter)
+    execution.cancel_at_provider(job.pk)  # the task the cancel enqueues
+    services.retry_job(job=reload(job), actor=submitter)
+    execution.dispatch_job(job.pk)
+    job = work_until(job, lambda j: j.status == Status.NEEDS_REVIEW)
+
+    assert job.attempt_count == 2
+    assert ToolCall.objects.filter(job=job).count() == 2  # the lookup and the note, once each
+    assert TicketNote.objects.filter(job=job).count() == 1
+    second = job.attempts.get(number=2)
+    assert not ToolCall.objects.filter(step__attempt=second).exists()  # straight to the answer
+    answer = job.artifacts.filter(kind=Artifact.Kind.TEXT, is_stale=False).get()
+    assert "Trail running shoes" in answer.text  # the model has the first attempt's lookup

@@ -318,11 +318,20 @@ def _metadata(job_id, attempt_number, text):
 
 
 def _create_args(
-    *, job_id, attempt_number, model, instructions, max_output_tokens=None, tools=None
+    *,
+    job_id,
+    attempt_number,
+    model,
+    instructions,
+    max_output_tokens=None,
+    tools=None,
+    history=None,
 ):
+    """``history``: input items that follow the instructions (the finished steps of a tool run
+    that an earlier attempt got through, so a retry does not run their calls again)."""
     args = dict(
         model=model,
-        input=instructions,
+        input=[{"role": "user", "content": instructions}, *history] if history else instructions,
         background=True,
         store=True,
         metadata=_metadata(job_id, attempt_number, instructions),
@@ -334,7 +343,7 @@ def _create_args(
     return args
 
 
-def create_response(*, job_id, attempt_number, model, instructions, tools=None):
+def create_response(*, job_id, attempt_number, model, instructions, tools=None, history=None):
     """Start a background response (with ``tools``: the ``FunctionTool`` dicts the model may
     call). Raises ``ProviderError``; never retried by the SDK."""
     try:
@@ -345,6 +354,7 @@ def create_response(*, job_id, attempt_number, model, instructions, tools=None):
                 model=model,
                 instructions=instructions,
                 tools=tools,
+                history=history,
             )
         )
     except (openai.OpenAIError, json.JSONDecodeError) as exc:
