@@ -226,3 +226,24 @@ RESOLVE_TICKET = register(
         limits=RunLimits(turns=6, tool_calls=10, cost_usd="0.50"),
     )
 )
+
+
+RESEARCH = register(
+    JobType(
+        name="research_question",
+        title="Research a question",
+        description=(
+            "The model searches the web and answers with the sources it cites; each source is "
+            "listed beside the words it supports."
+        ),
+        fields=(InputField("question", "Question", kind="textarea", max_length=2_000),),
+        instructions=(
+            "Research this question on the web and answer it, citing your sources.\n\n{question}"
+        ),
+        lane=Lane.BACKGROUND,
+        authority_class=AuthorityClass.READ_ONLY,
+        deadline=timedelta(hours=1),
+        summary_field="question",
+        hosted_tools=({"type": "web_search"},),
+    )
+)

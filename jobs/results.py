@@ -24,6 +24,17 @@ class RequestedCall:
 
 
 @dataclass(frozen=True)
+class Citation:
+    """A source the answer cites (a ``url_citation`` annotation): the span of the answer it
+    supports, as character offsets into the answer's text."""
+
+    url: str
+    title: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class AttemptOutcome:
     """What one attempt ended with, in product terms.
 
@@ -48,6 +59,9 @@ class AttemptOutcome:
     provider_seconds: float | None = None
     # a completed response that asks for tool calls is a step of a run, not its outcome
     tool_calls: tuple[RequestedCall, ...] = ()
+    # what hosted tools found: the sources the answer cites, and the web searches made
+    citations: tuple[Citation, ...] = ()
+    searches: tuple[str, ...] = ()
 
     @property
     def is_step(self):

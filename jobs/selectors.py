@@ -92,3 +92,30 @@ def job_events_after(job, after, *, limit):
     """One page of a job's timeline: events with id > ``after``, oldest first, ``limit`` + 1
     rows so the caller can tell whether more follow."""
     return list(job.events.filter(id__gt=after).order_by("id")[: limit + 1])
+
+
+def evidence_of(job):
+    """The latest evidence a job's answer rests on, for its pages: ``{"sources": [{"title",
+    "url", "href", "supports"}], "searches": [...]}`` (``href`` only for http(s) addresses: a
+    model-given address is never a link of another scheme), or None."""
+    artifact = (
+        job.artifacts.filter(kind=Artifact.Kind.EVIDENCE, is_stale=False)
+        .exclude(data=None)
+        .order_by("-version")
+        .first()
+    )
+    if artifact is None:
+        return None
+    data = artifact.data or {}
+    sources = []
+    for source in data.get("sources", []):
+        url = str(source.get("url", ""))
+        sources.append(
+            {
+                "title": source.get("title") or url,
+                "url": url,
+                "href": url if url.lower().startswith(("https://", "http://")) else "",
+                "supports": source.get("supports", ""),
+            }
+        )
+    return {"sources": sources, "searches": [str(q) for q in data.get("searches", [])]}

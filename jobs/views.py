@@ -19,7 +19,14 @@ from .forms import JobInputForm, new_submit_token
 from .job_types import all_job_types, get_job_type
 from .job_types.registry import RETAINING_LANES
 from .models import ACTIVE, RETRYABLE_FROM, TERMINAL, Job, Status
-from .selectors import REJECTED, job_for, job_list_for, output_versions, timeline_events
+from .selectors import (
+    REJECTED,
+    evidence_of,
+    job_for,
+    job_list_for,
+    output_versions,
+    timeline_events,
+)
 
 PAGE_SIZE = 20
 
@@ -195,6 +202,8 @@ def job_detail(request, job_id):
         "earlier": finals[1:] if job.status == Status.COMPLETED else [],
         "attempts": [(a, explain.attempt_outcome(a, job)) for a in job.attempts.all()],
         "tool_steps": explain.tool_steps(job),
+        # sources are shown with the answer they support: once it is released
+        "evidence": evidence_of(job) if job.status == Status.COMPLETED else None,
         "controls": [ACTIONS[name] for name in services.allowed_controls(job)],
         "live_config": {
             "eventsUrl": reverse("job-events", args=[job.pk]),

@@ -21,7 +21,8 @@ from accounts.selectors import REVIEW_ROLES, workspace_id_list
 from jobs import explain
 from jobs.errors import JobError
 from jobs.job_types import AuthorityClass, all_job_types, get_job_type
-from jobs.models import Artifact, Job, Status
+from jobs.models import Job, Status
+from jobs.selectors import evidence_of
 
 from . import services
 from .diffs import change_counts, side_by_side
@@ -200,7 +201,7 @@ def _detail_context(request, job, *, error=None, posted=None):
         "shown": shown,
         "diff": diff,
         "diff_counts": change_counts(diff),
-        "evidence": job.artifacts.filter(kind=Artifact.Kind.EVIDENCE).order_by("-version"),
+        "evidence": evidence_of(job),
         "attempts": job.attempts.all(),
         "events": explain.timeline_entries(job.events.order_by("id")),
         "decisions": job.decisions.select_related("reviewer").order_by("created_at"),

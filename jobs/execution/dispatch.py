@@ -107,7 +107,7 @@ def _open_attempts(jobs):
 
 
 def _provider_tools(job):
-    return [tool.for_provider() for tool in get_job_type(job.job_type).tools] or None
+    return get_job_type(job.job_type).provider_tools() or None
 
 
 def _finished_steps(job, attempt):

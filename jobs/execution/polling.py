@@ -144,7 +144,7 @@ def poll(pairs):
             steps.append((job, attempt, result.outcome))
             continue
         if result.outcome is not None and result.outcome.status == "completed":
-            if _runs_tools(job):  # the end of a run: its steps' usage is summed one by one
+            if _runs_tools(job):  # steps' usage to sum, evidence to keep: one job at a time
                 _apply_result(job, attempt, result.outcome)
             else:
                 completed.append((job, attempt, result.outcome))
@@ -172,9 +172,10 @@ def poll(pairs):
 
 def _runs_tools(job):
     try:
-        return bool(get_job_type(job.job_type).tools)
+        spec = get_job_type(job.job_type)
     except UnknownJobType:
         return False
+    return bool(spec.tools or spec.hosted_tools)
 
 
 def _advance(job, attempt, outcome):

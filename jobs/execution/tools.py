@@ -100,7 +100,7 @@ def continue_run(job_id):
         step=step.number + 1,
         model=job.model,
         instructions=attempt.instructions,
-        tools=[tool.for_provider() for tool in spec.tools],
+        tools=spec.provider_tools(),
     )
     outputs = [_output_item(call) for call in step.calls.all()]
     replayed = False

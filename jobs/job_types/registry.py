@@ -150,10 +150,18 @@ class JobType:
     # one attempt's run. A job type with tools runs on the background lane.
     tools: tuple = ()
     limits: object = None
+    # Tools the provider runs itself, as the Responses API names them, e.g.
+    # ``({"type": "web_search"},)``: their findings and the answer's citations are kept as
+    # evidence.
+    hosted_tools: tuple = ()
 
     def tool(self, name):
         """The declared tool called ``name``, or None."""
         return next((tool for tool in self.tools if tool.name == name), None)
+
+    def provider_tools(self):
+        """The ``tools`` a create sends: the function tools, then the hosted ones."""
+        return [tool.for_provider() for tool in self.tools] + [dict(t) for t in self.hosted_tools]
 
     def describe_effect(self, job_input):
         if self.effect_summary is None:

@@ -86,6 +86,24 @@ def attempt_result(attempt, outcome, now):
     }
 
 
+def evidence_data(outcome):
+    """What hosted tools found, as an evidence artifact keeps it: each cited source with the
+    words of the answer it supports, and the searches made."""
+    return {
+        "sources": [
+            {
+                "url": citation.url,
+                "title": citation.title,
+                "start": citation.start,
+                "end": citation.end,
+                "supports": outcome.text[citation.start : citation.end],
+            }
+            for citation in outcome.citations
+        ],
+        "searches": list(outcome.searches),
+    }
+
+
 # --- one attempt ---------------------------------------------------------------------------
 
 
@@ -160,6 +178,14 @@ def _finish_completed(job, attempt, outcome, actor, from_status):
     add_artifact(
         job=job, kind=Artifact.Kind.TEXT, text=outcome.text, attempt=attempt, note="Model output"
     )
+    if outcome.citations or outcome.searches:
+        add_artifact(
+            job=job,
+            kind=Artifact.Kind.EVIDENCE,
+            data=evidence_data(outcome),
+            attempt=attempt,
+            note="Sources the answer cites",
+        )
     done = completion_for(job, now)
     return move_job(
         job,

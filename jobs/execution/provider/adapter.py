@@ -19,7 +19,7 @@ from django.conf import settings
 from config.bodies import BodyRejected, parse_json
 from config.text import storable, storable_json
 
-from ...results import AttemptOutcome, RequestedCall, Usage
+from ...results import AttemptOutcome, Citation, RequestedCall, Usage
 from .client import create_loop_and_client, creator, poll_loop_and_client, sync_client, using_fake
 from .pricing import cost_of
 
@@ -256,7 +256,12 @@ def _outcome(response, request_id=""):
             if item.type == "function_call"
         )
         return AttemptOutcome(
-            status="completed", provider_seconds=_worked(response), tool_calls=calls, **common
+            status="completed",
+            provider_seconds=_worked(response),
+            tool_calls=calls,
+            citations=_citations(response),
+            searches=_searches(response),
+            **common,
         )
     if status == "incomplete":
         reason = (getattr(response.incomplete_details, "reason", "") or "")[:64]
@@ -288,6 +293,40 @@ def _outcome(response, request_id=""):
         error_message=message,
         **common,
     )
+
+
+def _citations(response):
+    """The ``url_citation`` annotations of the answer, with offsets into ``output_text`` (the
+    SDK joins the message's text parts in order, so later parts are shifted by the earlier)."""
+    found, offset = [], 0
+    for item in response.output:
+        if item.type != "message":
+            continue
+        for part in item.content:
+            if part.type != "output_text":
+                continue
+            for note in part.annotations or ():
+                if note.type == "url_citation":
+                    found.append(
+                        Citation(
+                            url=storable(note.url)[:2000],
+                            title=storable(note.title or "")[:300],
+                            start=offset + note.start_index,
+                            end=offset + note.end_index,
+                        )
+                    )
+            offset += len(part.text)
+    return tuple(found)
+
+
+def _searches(response):
+    queries = []
+    for item in response.output:
+        if item.type == "web_search_call":
+            query = getattr(getattr(item, "action", None), "query", None)
+            if query:
+                queries.append(storable(query)[:500])
+    return tuple(queries)
 
 
 def _snapshot(response, request_id=""):
