@@ -43,6 +43,17 @@ api_v1 += [
             ("escalate", review_api.EscalateView),
         ]
     ],
+    *[
+        path(
+            f"review/<uuid:job_id>/tool-calls/<str:call_id>/{action}",
+            view.as_view(),
+            name=f"api-review-tool-call-{action}",
+        )
+        for action, view in [
+            ("approve", review_api.ApproveToolCallView),
+            ("reject", review_api.RejectToolCallView),
+        ]
+    ],
 ]
 
 urlpatterns = [

@@ -14,7 +14,7 @@ from jobs.job_types import (
     register,
 )
 
-from .models import RefundLedgerEntry, TicketNote
+from .models import OutboxEmail, RefundLedgerEntry, TicketNote
 from .orders import ORDERS
 
 
@@ -170,13 +170,27 @@ def add_internal_note(arguments, job, *, call_id):
     return {"note_id": note.pk, "saved": True}
 
 
+def email_customer(arguments, job, *, call_id):
+    """External effect: one email in the local outbox per approved call (its id is the key)."""
+    email, _ = OutboxEmail.objects.get_or_create(
+        call_id=call_id,
+        defaults={
+            "job": job,
+            "to": arguments["customer_email"],
+            "subject": arguments["subject"],
+            "body": arguments["body"],
+        },
+    )
+    return {"outbox_id": email.pk, "queued_to": email.to}
+
+
 RESOLVE_TICKET = register(
     JobType(
         name="resolve_ticket",
         title="Resolve a support ticket",
         description=(
-            "The model looks up the order, leaves an internal note and drafts a reply; a "
-            "reviewer checks the reply before it goes out."
+            "The model looks up the order, leaves an internal note and emails the customer "
+            "once a reviewer approves the email; a reviewer checks its final summary too."
         ),
         fields=(
             InputField("order_reference", "Order reference", max_length=40),
@@ -184,8 +198,8 @@ RESOLVE_TICKET = register(
             InputField("message", "Customer message", kind="textarea", max_length=10_000),
         ),
         instructions=(
-            "Resolve this support ticket. Look the order up before you answer, leave an "
-            "internal note for the team, then draft a reply to the customer.\n\n"
+            "Resolve this support ticket. Look the order up, leave an internal note for the "
+            "team, email the customer, then summarise what you did.\n\n"
             "Order reference: {order_reference}\nCustomer email: {customer_email}\n"
             "Message: {message}"
         ),
@@ -221,6 +235,24 @@ RESOLVE_TICKET = register(
                 authority_class=AuthorityClass.LOW_RISK_WRITE,
                 handler=add_internal_note,
                 describe=lambda args: "Add an internal note",
+            ),
+            Tool(
+                name="email_customer",
+                description="Email the customer. Sent once, after a reviewer approves it.",
+                parameters={
+                    "type": "object",
+                    "properties": {
+                        "customer_email": {"type": "string", "format": "email"},
+                        "subject": {"type": "string", "maxLength": 200},
+                        "body": {"type": "string", "maxLength": 5000},
+                    },
+                    "required": ["customer_email", "subject", "body"],
+                    "additionalProperties": False,
+                },
+                authority_class=AuthorityClass.EXTERNAL_EFFECT,
+                approver_role="reviewer",
+                handler=email_customer,
+                describe=lambda args: f"Email the customer at {args['customer_email']}",
             ),
         ),
         limits=RunLimits(turns=6, tool_calls=10, cost_usd="0.50"),

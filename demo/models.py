@@ -34,3 +34,18 @@ class TicketNote(models.Model):
 
     def __str__(self):
         return f"note on {self.order_reference}"
+
+
+class OutboxEmail(models.Model):
+    """The demo ticket job's external effect: an email to the customer, written to this local
+    outbox once per approved tool call (nothing is sent anywhere)."""
+
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="outbox_emails")
+    call_id = models.CharField(max_length=80, unique=True)
+    to = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"email to {self.to}: {self.subject}"

@@ -57,3 +57,18 @@ class IdempotencyKeyReused(JobError):
     """The same idempotency key arrived with a different request."""
 
     status, problem_slug, problem_title = 422, "idempotency-key-reused", "Idempotency key reused"
+
+
+class ToolCallNotFound(JobError):
+    """No call of that id on this job."""
+
+    status, problem_slug, problem_title = 404, "not-found", "Not found"
+
+
+class ToolArgumentsInvalid(JobError):
+    """Edited arguments for a tool call that do not fit the tool's schema."""
+
+    status, problem_slug, problem_title = 400, "validation-error", "Invalid request"
+
+    def problem_errors(self):
+        return {"arguments": [self.message]}

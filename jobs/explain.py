@@ -364,6 +364,8 @@ def tool_steps(job):
                 "arguments": call.arguments,
                 "output": call.output if not call.error else "",
                 "error": call.error,
+                "note": call.decision_note,
+                "edited": call.original_arguments is not None,
                 "started_at": call.started_at,
                 "finished_at": call.finished_at,
             }

@@ -256,6 +256,10 @@ class Job(ConcurrentTransitionMixin, models.Model):
     def send_back(self):
         pass
 
+    @transition(field=status, source=Status.NEEDS_REVIEW, target=Status.RUNNING)
+    def resume_run(self):
+        """A tool run held for a person's decision on a call goes on."""
+
 
 class Attempt(models.Model):
     """One provider call. Provider words (response id, provider status) live here only."""
@@ -382,6 +386,8 @@ class ToolCall(models.Model):
     name = models.CharField(max_length=64)
     authority_class = models.CharField(max_length=20, choices=AuthorityClass.choices)
     arguments = models.JSONField(default=dict, blank=True)
+    # the model's arguments, when a person approved the call with edited ones (``arguments``)
+    original_arguments = models.JSONField(null=True, blank=True)
     # what the model wrote, kept as it came when it is not a JSON object
     raw_arguments = models.TextField(blank=True)
     state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)

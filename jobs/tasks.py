@@ -52,6 +52,11 @@ def run_tool_call(call_pk):
     execution.run_tool_call(call_pk)
 
 
+def continue_run(job_id):
+    """Continue a tool run whose step has every call's output (after a person's decision)."""
+    execution.continue_run(job_id)
+
+
 def cancel_at_provider(job_id):
     execution.cancel_at_provider(job_id)
 

@@ -29,9 +29,12 @@ from .serializers import (
     ReviewQueueItemSerializer,
     ReviewQueueQuerySerializer,
     SendBackSerializer,
+    ToolCallApproveSerializer,
+    ToolCallRejectSerializer,
 )
 
 JOB_ID = OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+CALL_ID = OpenApiParameter("call_id", OpenApiTypes.STR, OpenApiParameter.PATH)
 
 
 class IsReviewer(BasePermission):
@@ -85,14 +88,14 @@ class _ReviewActionView(APIView):
     service_name = ""
     body_serializer = None
 
-    def post(self, request, job_id):
+    def post(self, request, job_id, **path):
         from . import services
 
-        arguments = {}
+        arguments = dict(path)
         if self.body_serializer is not None:
             body = self.body_serializer(data=request.data)
             body.is_valid(raise_exception=True)
-            arguments = body.validated_data
+            arguments.update(body.validated_data)
         job = reviewable_job(request, job_id)
         getattr(services, self.service_name)(job=job, reviewer=request.user, **arguments)
         return Response(ReviewJobSerializer(reviewable_job(request, job_id)).data)
@@ -181,3 +184,42 @@ class SendBackView(_ReviewActionView):
 class EscalateView(_ReviewActionView):
     service_name = "escalate"
     body_serializer = EscalateSerializer
+
+
+def _tool_call_action(operation_id, summary, description, body):
+    return extend_schema_view(
+        post=extend_schema(
+            operation_id=operation_id,
+            tags=["review"],
+            parameters=[JOB_ID, CALL_ID],
+            summary=summary,
+            description=description,
+            request=body,
+            responses={200: ReviewJobSerializer, **problems(400, 403, 404, 409)},
+        )
+    )
+
+
+@_tool_call_action(
+    "approve_tool_call",
+    "Approve a tool call",
+    "Approve a call a tool run waits on (an external effect), as the model wrote it or with "
+    "your `arguments`; it then runs once and the run goes on. Needs the tool's approver role "
+    "and your claim; never your own job.",
+    ToolCallApproveSerializer,
+)
+class ApproveToolCallView(_ReviewActionView):
+    service_name = "approve_tool_call"
+    body_serializer = ToolCallApproveSerializer
+
+
+@_tool_call_action(
+    "reject_tool_call",
+    "Reject a tool call",
+    "The call does not run; your `reason` goes back to the model as its output and the run "
+    "goes on. Needs your claim.",
+    ToolCallRejectSerializer,
+)
+class RejectToolCallView(_ReviewActionView):
+    service_name = "reject_tool_call"
+    body_serializer = ToolCallRejectSerializer

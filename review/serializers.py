@@ -36,6 +36,19 @@ class ApproveSerializer(BodySerializer):
     )
 
 
+class ToolCallApproveSerializer(BodySerializer):
+    arguments = serializers.DictField(
+        required=False,
+        child=serializers.JSONField(),
+        help_text="Your version of the call's arguments (checked against the tool's schema); "
+        "the model's are kept. Leave out to approve the call as the model wrote it.",
+    )
+
+
+class ToolCallRejectSerializer(BodySerializer):
+    reason = WordsField(max_length=2000, help_text="Goes back to the model as the call's output.")
+
+
 class RejectSerializer(BodySerializer):
     reason = WordsField(max_length=2000, help_text="Shown to the submitter.")
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from jobs import services as job_services
 from jobs.errors import JobError
 from jobs.job_types import AuthorityClass, get_job_type
-from jobs.models import Artifact, Job, ReviewState, Status
+from jobs.models import Artifact, Job, ReviewState, Status, ToolCall
 from jobs.queue import enqueue
 
 from .errors import (
@@ -44,6 +44,7 @@ from .models import (
 from .selectors import (
     current_draft,
     draft_access,
+    may_approve,
     policy_for,
     review_role,
     text_versions,
@@ -276,6 +277,7 @@ def approve_draft(*, job, reviewer, text=None):
     """
     job = _lock(job)
     access, claim = _guard(job, reviewer)
+    _no_waiting_calls(job)
     spec = get_job_type(job.job_type)
     is_effect = job.authority_class == AuthorityClass.EXTERNAL_EFFECT
     if is_effect:
@@ -341,6 +343,69 @@ def reject_draft(*, job, reviewer, reason):
     return decision
 
 
+# --- tool calls waiting for approval in the middle of a run --------------------------------
+
+
+def _no_waiting_calls(job):
+    """A run waiting on tool calls has no draft to approve or send back yet."""
+    if ToolCall.objects.filter(job=job, state=ToolCall.State.AWAITING_APPROVAL).exists():
+        raise NotReviewable(
+            "The run waits for your decision on a tool call; approve or reject the call (or "
+            "stop the run) first."
+        )
+
+
+def _waiting_call(job, call_id):
+    call = ToolCall.objects.filter(job=job, call_id=call_id).first()
+    if call is None:
+        raise NotReviewable("There is no such tool call on this job.")
+    return call
+
+
+def _after_call_decision(job, claim):
+    """The reviewer's claim ends once no call of the job waits for a decision."""
+    if not ToolCall.objects.filter(job=job, state=ToolCall.State.AWAITING_APPROVAL).exists():
+        _close(claim, ReviewClaim.End.DECIDED)
+
+
+@transaction.atomic
+def approve_tool_call(*, job, reviewer, call_id, arguments=None):
+    """Approve a call a tool run waits on, as the model wrote it or with edited ``arguments``;
+    it then runs once. Needs the tool's approver role and your claim; never your own job.
+    Returns the call."""
+    job = _lock(job)
+    access, claim = _guard(job, reviewer)
+    call = _waiting_call(job, call_id)
+    tool = get_job_type(job.job_type).tool(call.name)
+    if tool is None or not may_approve(access.role, tool):
+        role = tool.approver_role if tool else "admin"
+        raise ApproverRoleRequired(
+            f"Approving this call needs the {role} role in this workspace. You can still "
+            "reject it with a reason, or escalate the job."
+        )
+    call = job_services.approve_tool_call(
+        job=job, call_id=call_id, actor=reviewer, arguments=arguments
+    )
+    kind = Decision.Kind.EDIT_APPROVE if call.original_arguments is not None else None
+    _decide(job, reviewer, kind or Decision.Kind.APPROVE, note=f"Tool call {call.name} approved.")
+    _after_call_decision(job, claim)
+    return call
+
+
+@transaction.atomic
+def reject_tool_call(*, job, reviewer, call_id, reason):
+    """Reject a call a tool run waits on: it does not run, and ``reason`` goes back to the
+    model as the call's output. Needs your claim. Returns the call."""
+    job = _lock(job)
+    _, claim = _guard(job, reviewer)
+    reason = _required(reason, "Give a reason for rejecting the call; the model reads it.")
+    _waiting_call(job, call_id)
+    call = job_services.reject_tool_call(job=job, call_id=call_id, actor=reviewer, reason=reason)
+    _decide(job, reviewer, Decision.Kind.REJECT, note=f"Tool call {call.name}: {reason}")
+    _after_call_decision(job, claim)
+    return call
+
+
 @transaction.atomic
 def send_back(*, job, reviewer, notes):
     """Send the draft back for another attempt whose instructions carry ``notes``.
@@ -351,6 +416,7 @@ def send_back(*, job, reviewer, notes):
     """
     job = _lock(job)
     _, claim = _guard(job, reviewer)
+    _no_waiting_calls(job)
     notes = _required(notes, "Write notes for the next attempt: what should change?")
     artifact = current_draft(text_versions(job))
     decision = _decide(job, reviewer, Decision.Kind.SEND_BACK, note=notes, artifact=artifact)

@@ -5,6 +5,7 @@ workspace (or a user who only submits) gets 404 whatever the method. Refusals fr
 re-render the page with the reviewer's text kept, the message on top and a 4xx status.
 """
 
+import json
 from functools import wraps
 
 from django.contrib import messages
@@ -19,9 +20,9 @@ from django.views.decorators.http import require_POST
 
 from accounts.selectors import REVIEW_ROLES, workspace_id_list
 from jobs import explain
-from jobs.errors import JobError
+from jobs.errors import JobError, ToolArgumentsInvalid
 from jobs.job_types import AuthorityClass, all_job_types, get_job_type
-from jobs.models import Job, Status
+from jobs.models import Job, Status, ToolCall
 from jobs.selectors import evidence_of
 
 from . import services
@@ -34,6 +35,7 @@ from .selectors import (
     current_draft,
     draft_access,
     live_claim_on,
+    may_approve,
     model_version,
     policies_by_job_type,
     review_jobs_for,
@@ -202,6 +204,8 @@ def _detail_context(request, job, *, error=None, posted=None):
         "diff": diff,
         "diff_counts": change_counts(diff),
         "evidence": evidence_of(job),
+        "waiting_calls": _waiting_calls(job, access),
+        "tool_steps": explain.tool_steps(job),
         "attempts": job.attempts.all(),
         "events": explain.timeline_entries(job.events.order_by("id")),
         "decisions": job.decisions.select_related("reviewer").order_by("created_at"),
@@ -224,6 +228,27 @@ def _detail_context(request, job, *, error=None, posted=None):
         "posted": posted or {},
         "editor_text": (posted or {}).get("text", current.text if current else ""),
     }
+
+
+def _waiting_calls(job, access):
+    """The calls the job's run waits on, as the approval card shows them."""
+    calls = list(job.tool_calls.filter(state=ToolCall.State.AWAITING_APPROVAL))
+    if not calls:
+        return []
+    spec = get_job_type(job.job_type)
+    shown = []
+    for call in calls:
+        tool = spec.tool(call.name)
+        shown.append(
+            {
+                "call": call,
+                "tool": tool,
+                "sentence": tool.sentence(call.arguments) if tool else call.name,
+                "arguments": json.dumps(call.arguments, indent=2, ensure_ascii=False),
+                "may_approve": bool(tool) and may_approve(access.role, tool),
+            }
+        )
+    return shown
 
 
 @review_job_view(methods=("GET",))
@@ -252,7 +277,8 @@ def _edit(job, user, post):
 
 
 class ConfirmEffect(Exception):
-    """An external effect's approval came without the approver's confirmation of the effect."""
+    """An external effect's approval came without the approver's confirmation of the effect;
+    its argument is the tool call's id when the effect is a call in the middle of a run."""
 
 
 def _approve(job, user, post):
@@ -263,6 +289,26 @@ def _approve(job, user, post):
     if decision.job.status == Status.COMPLETED:
         return f"Approved version {decision.artifact_version}; the submitter can see it now."
     return "Approved. The action runs once in the background; the job completes when it has."
+
+
+def _approve_call(job, user, post):
+    call_id = post.get("call_id", "")
+    if post.get("confirmed") != "1":
+        raise ConfirmEffect(call_id)
+    try:
+        arguments = json.loads(post["arguments"]) if post.get("arguments") else None
+    except ValueError as error:
+        raise ToolArgumentsInvalid(f"The arguments are not valid JSON ({error}).") from None
+    call = services.approve_tool_call(job=job, reviewer=user, call_id=call_id, arguments=arguments)
+    edited = " with your arguments" if call.original_arguments is not None else ""
+    return f"Approved{edited}; the call runs once and the run goes on."
+
+
+def _reject_call(job, user, post):
+    services.reject_tool_call(
+        job=job, reviewer=user, call_id=post.get("call_id", ""), reason=post.get("reason", "")
+    )
+    return "Rejected; the model reads your reason and the run goes on."
 
 
 def _reject(job, user, post):
@@ -290,6 +336,8 @@ ACTIONS = {
     "reject": (_reject, True),
     "send-back": (_send_back, True),
     "escalate": (_escalate, True),
+    "approve-call": (_approve_call, False),
+    "reject-call": (_reject_call, False),
 }
 
 
@@ -298,9 +346,10 @@ def act(request, job, action):
     call, then_next = ACTIONS[action]
     try:
         message = call(job, request.user, request.POST)
-    except ConfirmEffect:  # without the page's script: ask on the page itself
+    except ConfirmEffect as ask:  # without the page's script: ask on the page itself
         context = _detail_context(request, job, posted=request.POST)
-        return render(request, "review/detail.html", {**context, "confirming": True})
+        confirming = {"confirming_call": ask.args[0]} if ask.args else {"confirming": True}
+        return render(request, "review/detail.html", {**context, **confirming})
     except NotAReviewer:
         raise Http404("No such job in your review queue") from None
     except (ReviewError, JobError) as error:

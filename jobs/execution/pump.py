@@ -145,7 +145,9 @@ def stale_pump_slots(now=None):
 
 
 def sweep_expired(limit=200):
-    """Expire active jobs past their deadline (in-flight provider work is cancelled)."""
+    """Expire active jobs past their deadline (in-flight provider work is cancelled), and stop
+    tool runs whose approval waited past its timeout (``services.time_out_approvals``)."""
+    services.time_out_approvals()
     expired = 0
     expired_jobs = Job.objects.filter(status__in=ACTIVE, expires_at__lt=timezone.now())
     for job in expired_jobs.defer("input")[:limit]:

@@ -148,12 +148,14 @@ class JobType:
     effect_summary: Callable | None = field(default=None, compare=False)
     # Tool runs: the tools the model may call (``jobs.job_types.tools.Tool``) and the limits of
     # one attempt's run. A job type with tools runs on the background lane.
-    tools: tuple = ()
-    limits: object = None
+    # (not compared: a job type is hashed, as the key of its cached input validator, and tool
+    # schemas are dicts)
+    tools: tuple = field(default=(), compare=False)
+    limits: object = field(default=None, compare=False)
     # Tools the provider runs itself, as the Responses API names them, e.g.
     # ``({"type": "web_search"},)``: their findings and the answer's citations are kept as
     # evidence.
-    hosted_tools: tuple = ()
+    hosted_tools: tuple = field(default=(), compare=False)
 
     def tool(self, name):
         """The declared tool called ``name``, or None."""

@@ -4,9 +4,9 @@ A tool is plain Python, ``handler(arguments, job, *, call_id) -> JSON value`` (`
 the key a write can make itself idempotent with), with a strict JSON Schema for its arguments.
 What happens to a call depends on the tool's authority class (DESIGN.md, runs with tools):
 ``read_only`` calls run at once; ``low_risk_write`` calls run once their arguments pass the
-schema. ``draft`` and ``external_effect`` tools need a person's approval in the middle of a run,
-which is not built yet, so declaring one is refused. Each call runs at most once
-(``jobs.execution.tools``).
+schema; ``external_effect`` calls wait for a person with the tool's approver role, who approves
+them (as they are or with edited arguments) or rejects them with a reason the model reads.
+``draft`` tools are not supported yet. Each call runs at most once (``jobs.execution.tools``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class ToolError(Exception):
 class Tool:
     name: str
     description: str
-    parameters: dict
+    parameters: dict = field(compare=False)  # not compared: a dict cannot be hashed
     authority_class: AuthorityClass
     handler: Callable = field(compare=False)
     # who may approve an external-effect call (a workspace role)
@@ -46,10 +46,10 @@ class Tool:
     def __post_init__(self):
         if not self.name.replace("_", "").isalnum() or len(self.name) > 64:
             raise ValueError(f"Tool name {self.name!r}: letters, digits and underscores only.")
-        if self.authority_class not in (AuthorityClass.READ_ONLY, AuthorityClass.LOW_RISK_WRITE):
+        if self.authority_class == AuthorityClass.DRAFT:
             raise ValueError(
-                f"Tool {self.name!r}: {self.authority_class} tools need approvals in the middle "
-                "of a run, which Steward does not have yet."
+                f"Tool {self.name!r}: draft tools (output held for review with the answer) "
+                "are not supported yet; declare it read_only, low_risk_write or external_effect."
             )
         _check_strict(self.name, self.parameters)
         Draft202012Validator.check_schema(self.parameters)
@@ -106,3 +106,6 @@ class RunLimits:
     turns: int = 8  # provider responses in one attempt
     tool_calls: int = 20
     cost_usd: str | None = None  # e.g. "0.50": the job's cost, every attempt and step included
+    # how long a call may wait for approval; then it is recorded as timed out (never as a
+    # rejection) and the run stops with that reason
+    approval_timeout: timedelta = timedelta(hours=24)

@@ -60,14 +60,17 @@ from .review import (
     send_back_job,
 )
 from .runs import (
+    approve_tool_call,
     begin_continuation,
     continuation_failed,
     finish_tool_call,
     interrupt_tool_call,
     record_continuation,
     record_step,
+    reject_tool_call,
     start_tool_call,
     step_settled,
+    time_out_approvals,
 )
 from .submission import (
     submit_job,
@@ -117,4 +120,7 @@ __all__ = [
     "begin_continuation",
     "record_continuation",
     "continuation_failed",
+    "approve_tool_call",
+    "reject_tool_call",
+    "time_out_approvals",
 ]

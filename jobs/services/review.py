@@ -9,7 +9,7 @@ status changes, and leaves exactly one event with the reviewer (or release) as a
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import FailureKind, Job, ReviewState
+from ..models import FailureKind, Job, ReviewState, ToolCall
 from .base import dispatch_on_commit, fresh_copy, move_job, record_note
 
 
@@ -65,9 +65,14 @@ def escalate_job(*, job, actor, message, data=None):
 
 @transaction.atomic
 def reject_job(*, job, actor, reason, data=None):
-    """A reviewer rejected the draft: the job fails with kind ``review`` and the reason."""
+    """A reviewer rejected the draft (or stopped a tool run waiting for approval): the job
+    fails with kind ``review`` and the reason; no call waiting for approval will run."""
     now = timezone.now()
     explanation = f"A reviewer rejected the draft: {reason}"
+    waiting = ToolCall.objects.filter(job=job, state=ToolCall.State.AWAITING_APPROVAL)
+    if waiting.exists():
+        explanation = f"A reviewer stopped the run: {reason}"
+        waiting.update(state=ToolCall.State.REJECTED, decision_note=reason, finished_at=now)
     return move_job(
         fresh_copy(job),
         "fail",

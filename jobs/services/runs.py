@@ -18,11 +18,29 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..errors import ToolArgumentsInvalid, ToolCallNotFound, TransitionNotAllowed, UnknownJobType
 from ..job_types import AuthorityClass, get_job_type
-from ..models import SETTLED_CALL_STATES, Attempt, Job, RunStep, Status, ToolCall
+from ..models import (
+    SETTLED_CALL_STATES,
+    Attempt,
+    FailureKind,
+    Job,
+    ReviewState,
+    RunStep,
+    Status,
+    ToolCall,
+)
 from ..results import AttemptOutcome
 from .attempts import mark_running
-from .base import fresh_copy, record_note
+from .base import (
+    APPROVERS,
+    actor_fields,
+    enqueue_on_commit,
+    fresh_copy,
+    move_job,
+    record_note,
+)
+from .controls import fail_job
 from .finishing import USAGE_FIELDS, finish_attempt, is_current
 
 # How long the pump leaves a step alone before it looks again, should the tasks that run its
@@ -100,8 +118,168 @@ def record_step(*, job, attempt, outcome, actor="system:poller"):
         job = mark_running(job=job, actor=actor)
     Job.objects.filter(pk=job.pk).update(**changes)
     record_note(job, "tool_calls", actor=actor, message=f"The model asked to: {asked}.", data=data)
+    waiting = [call for call in calls if call.state == ToolCall.State.AWAITING_APPROVAL]
+    if waiting:
+        _hold_for_approval(fresh_copy(job), spec, waiting, actor)
     step.refresh_from_db()
     return step
+
+
+def _hold_for_approval(job, spec, calls, actor):
+    """An external-effect call waits for a person: the job is in review until it is decided."""
+    what = "; ".join(_sentence(spec, call) for call in calls)
+    approver = APPROVERS.get(spec.tool(calls[0].name).approver_role, "an approver")
+    move_job(
+        job,
+        "hold_for_review",
+        actor=actor,
+        kind="approval_needed",
+        message=f"Waiting for {approver} to approve: {what}.",
+        data={"calls": [call.call_id for call in calls]},
+        review_state=ReviewState.PENDING,
+        next_poll_at=None,
+        lease_owner="",
+        lease_expires_at=None,
+    )
+
+
+def _awaiting(job):
+    return ToolCall.objects.filter(job=job, state=ToolCall.State.AWAITING_APPROVAL)
+
+
+def _decidable(job, call_id):
+    """The job (locked) and its call waiting for a decision; raises when there is none."""
+    job = Job.objects.select_for_update().get(pk=job.pk)
+    call = ToolCall.objects.select_related("step").filter(job=job, call_id=call_id).first()
+    if call is None:
+        raise ToolCallNotFound("There is no such tool call on this job.")
+    if call.state != ToolCall.State.AWAITING_APPROVAL or job.status != Status.NEEDS_REVIEW:
+        state = call.get_state_display().lower()
+        raise TransitionNotAllowed(f"This call is no longer waiting for approval (it is {state}).")
+    return job, call
+
+
+def _go_on(job, actor, message):
+    """Once no call of the job waits for a decision, the run goes on (needs_review →
+    running) and, if every call of the step has its output, is continued."""
+    if _awaiting(job).exists():
+        return
+    move_job(
+        job,
+        "resume_run",
+        actor=actor,
+        kind="running",
+        message=message,
+        review_state=ReviewState.NONE,
+        next_poll_at=timezone.now() + timedelta(seconds=STEP_SAFETY_SECONDS),
+    )
+
+
+@transaction.atomic
+def approve_tool_call(*, job, call_id, actor, arguments=None):
+    """A person approves a call waiting for approval, as the model wrote it or with
+    ``arguments`` of their own (checked against the tool's schema; the model's are kept). The
+    call then runs once. Returns the call."""
+    job, call = _decidable(job, call_id)
+    spec = get_job_type(job.job_type)
+    tool = spec.tool(call.name)
+    changes = {}
+    if arguments is not None and arguments != call.arguments:
+        if isinstance(arguments, dict):
+            problems = tool.argument_errors(arguments)
+        else:
+            problems = ["arguments: send an object of the tool's fields"]
+        if problems:
+            raise ToolArgumentsInvalid(
+                "These arguments do not fit the tool: " + "; ".join(problems)
+            )
+        changes = {"original_arguments": call.arguments, "arguments": arguments}
+    ToolCall.objects.filter(pk=call.pk).update(
+        state=ToolCall.State.PENDING, decided_by=_user(actor), decision_note="", **changes
+    )
+    call.refresh_from_db()
+    edited = " with edited arguments" if changes else ""
+    record_note(
+        job,
+        "tool_call_approved",
+        actor=actor,
+        message=f"{_sentence(spec, call)}: approved{edited}.",
+        data={"call_id": call.call_id, "edited": bool(changes), **changes},
+    )
+    _go_on(job, actor, "Approved; the run goes on.")
+    enqueue_on_commit("jobs.tasks.run_tool_call", call.pk)
+    return call
+
+
+@transaction.atomic
+def reject_tool_call(*, job, call_id, actor, reason):
+    """A person rejects a call waiting for approval: it does not run, and ``reason`` goes back
+    to the model as the call's output, so it can adapt. Returns the call."""
+    job, call = _decidable(job, call_id)
+    spec = get_job_type(job.job_type)
+    _settle(call, ToolCall.State.REJECTED, output=json.dumps({"rejected_by_reviewer": reason}))
+    ToolCall.objects.filter(pk=call.pk).update(
+        state=call.state,
+        output=call.output,
+        finished_at=call.finished_at,
+        decided_by=_user(actor),
+        decision_note=reason,
+    )
+    record_note(
+        job,
+        "tool_call_rejected",
+        actor=actor,
+        message=f"{_sentence(spec, call)}: rejected. The model is told why: {reason}",
+        data={"call_id": call.call_id},
+    )
+    _go_on(job, actor, "Decided; the run goes on.")
+    if step_settled(call.step_id):
+        enqueue_on_commit("jobs.tasks.continue_run", str(job.pk))
+    return call
+
+
+def time_out_approvals(*, now=None):
+    """Calls that waited for approval past their job type's ``approval_timeout`` are recorded
+    as timed out (not rejected), and their runs stop with that reason. Returns how many."""
+    now = now or timezone.now()
+    stopped = 0
+    waiting = (
+        ToolCall.objects.filter(
+            state=ToolCall.State.AWAITING_APPROVAL, job__status=Status.NEEDS_REVIEW
+        )
+        .order_by()
+        .values_list("pk", "job_id", "job__job_type", "created_at")
+    )
+    for call_pk, job_id, job_type, created_at in waiting:
+        try:
+            spec = get_job_type(job_type)
+        except UnknownJobType:
+            continue
+        limit = spec.limits.approval_timeout
+        if created_at > now - limit:
+            continue
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=job_id)
+            call = ToolCall.objects.get(pk=call_pk)
+            moved = ToolCall.objects.filter(
+                pk=call.pk, state=ToolCall.State.AWAITING_APPROVAL
+            ).update(
+                state=ToolCall.State.TIMED_OUT,
+                output=json.dumps({"timed_out": "nobody approved it in time"}),
+                finished_at=now,
+            )
+            if not moved or job.status != Status.NEEDS_REVIEW:
+                continue
+            hours = round(limit.total_seconds() / 3600, 1)
+            fail_job(
+                job=job,
+                actor="system:tools",
+                kind=FailureKind.TIMEOUT,
+                reason=f"Nobody approved “{_sentence(spec, call)}” within {hours:g} h, so the "
+                "run stopped. Nothing was done.",
+            )
+            stopped += 1
+    return stopped
 
 
 def _limit_crossed(limits, turns, calls, cost):
@@ -141,6 +319,8 @@ def _new_call(job, step, spec, requested):
             ToolCall.State.FAILED,
             error="The arguments do not fit the tool's schema: " + "; ".join(problems),
         )
+    elif tool.authority_class == AuthorityClass.EXTERNAL_EFFECT:
+        call.state = ToolCall.State.AWAITING_APPROVAL
     return call
 
 
@@ -305,3 +485,8 @@ def continuation_failed(*, job, attempt, step, error):
         ),
         actor="system:tools",
     )
+
+
+def _user(actor):
+    user, _ = actor_fields(actor)
+    return user

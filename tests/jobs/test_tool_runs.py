@@ -24,7 +24,11 @@ from tests.processes import wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def submit_ticket(message="My shoes arrived wet. What happened?", reference="A-1042"):
+# the demo's run without its email step (tests/jobs/test_tool_approvals.py has that)
+NO_EMAIL = "[fake:tool_plan=lookup_order|add_internal_note]"
+
+
+def submit_ticket(message=f"My shoes arrived wet. {NO_EMAIL}", reference="A-1042"):
     workspace = WorkspaceFactory()
     return services.submit_job(
         workspace=workspace,
@@ -173,7 +177,7 @@ def test_a_run_over_its_cost_budget_stops(fake, tiny_budget):
 
 
 def test_the_run_replays_the_conversation_when_the_provider_refuses_to_continue(fake):
-    job = submit_ticket(message="Wet shoes. [fake:reject_continuation=background]")
+    job = submit_ticket(message=f"Wet shoes. {NO_EMAIL} [fake:reject_continuation=background]")
     execution.dispatch_job(job.pk)
     job = work_until(job, lambda j: j.status == Status.NEEDS_REVIEW)
     steps = list(RunStep.objects.filter(job=job).order_by("number"))
