@@ -48,6 +48,7 @@ from jobs.models import (
     PumpSlot,
     ReviewState,
     Status,
+    ToolCall,
 )
 from review.models import Decision
 
@@ -526,8 +527,56 @@ def sampling_panel(census):
     )
 
 
+def tools_panel(workspace_ids, since, now):
+    """Tool runs: the calls the model asked for in the window, by tool, with what became of
+    them, how many wait for approval now, and how long approvals took (asked → run)."""
+    rows = (
+        ToolCall.objects.filter(job__workspace_id__in=workspace_ids, created_at__gte=since)
+        .order_by()
+        .values_list("name", "state", "created_at", "started_at", "decided_by_id")
+    )
+    states = defaultdict(lambda: defaultdict(int))
+    waits = defaultdict(list)
+    for name, state, asked, started, decided_by in rows:
+        states[name][state] += 1
+        if decided_by and started:  # approved by a person, then run
+            waits[name].append(_seconds(started, asked))
+    table = [
+        [
+            name,
+            sum(counts.values()),
+            counts[ToolCall.State.SUCCEEDED],
+            counts[ToolCall.State.FAILED],
+            counts[ToolCall.State.REJECTED],
+            counts[ToolCall.State.TIMED_OUT],
+            counts[ToolCall.State.AWAITING_APPROVAL],
+            _round(percentile(waits[name], 0.95)),
+        ]
+        for name, counts in sorted(states.items())
+    ]
+    return Panel(
+        "tools",
+        "Tool calls",
+        [
+            "Tool",
+            "Calls",
+            "Done",
+            "Failed",
+            "Rejected",
+            "Timed out",
+            "Waiting for approval",
+            "Approval wait p95 (s)",
+        ],
+        table,
+        chart=[(row[0], row[1]) for row in table],
+        chart_unit="calls",
+        note="Calls the model asked for in tool runs. Failed calls went back to the model as "
+        "errors; approval wait runs from the model's request to the approved call's start.",
+    )
+
+
 PANELS = ("queue", "poll", "provider", "latency", "throughput", "failures", "cost", "review")
-PANELS += ("sampling",)
+PANELS += ("sampling", "tools")
 
 
 class Reads:
@@ -596,6 +645,7 @@ def build_panel(key, reads):
         "cost": lambda: cost_panel(ids, since),
         "review": lambda: review_panel(reads.review),
         "sampling": lambda: sampling_panel(reads.census),
+        "tools": lambda: tools_panel(ids, since, now),
     }
     return builders[key]()
 

@@ -356,3 +356,39 @@ def test_provider_time_is_the_answering_attempts_not_a_retried_jobs_whole_life(
     rows = {(r[0], r[1]): r for r in build_panel("latency", reads).rows}
     assert rows[("summarize_document", "provider time")][2:] == [2, 5.0, 5.9]
     assert rows[("summarize_document", "queue wait")][3] == 3.5  # to the first start (5 s, 2 s)
+
+
+def test_the_tools_panel_counts_calls_by_tool_with_their_outcomes_and_approval_waits(
+    workspace, admin
+):
+    from jobs.models import Attempt, RunStep, ToolCall
+
+    job = JobFactory(workspace=workspace, job_type="resolve_ticket")
+    attempt = Attempt.objects.create(job=job, number=1)
+    step = RunStep.objects.create(job=job, attempt=attempt, number=1, response_id="resp_t1")
+    now = timezone.now()
+
+    def call(n, name, state, *, waited=None):
+        row = ToolCall.objects.create(
+            job=job,
+            step=step,
+            call_id=f"call_{n}",
+            name=name,
+            state=state,
+            authority_class="read_only",
+        )
+        if waited is not None:
+            ToolCall.objects.filter(pk=row.pk).update(
+                created_at=now - timedelta(seconds=waited), started_at=now, decided_by=admin
+            )
+
+    call(1, "lookup_order", ToolCall.State.SUCCEEDED)
+    call(2, "lookup_order", ToolCall.State.FAILED)
+    call(3, "email_customer", ToolCall.State.SUCCEEDED, waited=40)
+    call(4, "email_customer", ToolCall.State.REJECTED)
+    call(5, "email_customer", ToolCall.State.AWAITING_APPROVAL)
+    call(6, "email_customer", ToolCall.State.TIMED_OUT)
+    reads = Reads([workspace.pk], since=now - timedelta(days=1), now=now, in_database=False)
+    rows = {row[0]: row for row in build_panel("tools", reads).rows}
+    assert rows["lookup_order"] == ["lookup_order", 2, 1, 1, 0, 0, 0, None]
+    assert rows["email_customer"] == ["email_customer", 4, 1, 0, 1, 1, 1, 40.0]
