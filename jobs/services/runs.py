@@ -17,6 +17,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django_fsm import can_proceed
 
 from ..errors import ToolArgumentsInvalid, ToolCallNotFound, TransitionNotAllowed, UnknownJobType
 from ..job_types import AuthorityClass, get_job_type
@@ -35,6 +36,7 @@ from .attempts import mark_running
 from .base import (
     APPROVERS,
     actor_fields,
+    dispatch_on_commit,
     enqueue_on_commit,
     fresh_copy,
     move_job,
@@ -46,7 +48,9 @@ from .finishing import USAGE_FIELDS, finish_attempt, is_current
 # How long the pump leaves a step alone before it looks again, should the tasks that run its
 # calls and continue the run be lost (a killed worker): it then drives the step on itself.
 STEP_SAFETY_SECONDS = 60
-# A continuation marked but never recorded after this long may be created again.
+# A continuation marked but never recorded after this long is taken as lost (the worker died
+# around its create): the attempt is given up, and a new one resumes after the finished steps.
+# The step is never continued twice: the lost create may have reached the provider.
 CONTINUATION_STALE_SECONDS = 120
 
 
@@ -430,11 +434,44 @@ def begin_continuation(job_id):
     if step.attempt.provider_response_id != step.response_id or not step_settled(step.pk):
         return None
     now = timezone.now()
-    stale = now - timedelta(seconds=CONTINUATION_STALE_SECONDS)
-    if step.continuing_since is not None and step.continuing_since > stale:
+    if step.continuing_since is not None:
+        if step.continuing_since <= now - timedelta(seconds=CONTINUATION_STALE_SECONDS):
+            _give_up_attempt(job, step.attempt)
         return None
     RunStep.objects.filter(pk=step.pk).update(continuing_since=now)
     return job, step.attempt, step
+
+
+def _give_up_attempt(job, attempt):
+    """The continuation of the attempt's last step was marked and never recorded: its create
+    may have reached the provider, so the step is not continued again. The attempt is
+    abandoned and the job queued for a new one, which starts after the finished steps."""
+    Attempt.objects.filter(pk=attempt.pk).update(
+        state=Attempt.State.ABANDONED,
+        finished_at=timezone.now(),
+        error_message="The worker stopped while sending the tools' results back.",
+    )
+    message = f"Steward lost track of attempt {attempt.number}; a new one resumes the run."
+    if not can_proceed(job.requeue):
+        fail_job(
+            job=job,
+            actor="system:tools",
+            kind=FailureKind.PROVIDER,
+            reason="Steward lost track of its last attempt and none are left.",
+        )
+        return
+    move_job(
+        job,
+        "requeue",
+        actor="system:tools",
+        kind="attempt_lost",
+        message=message,
+        data={"attempt": attempt.number},
+        next_poll_at=timezone.now(),
+        lease_owner="",
+        lease_expires_at=None,
+    )
+    dispatch_on_commit(job)
 
 
 @transaction.atomic

@@ -1,7 +1,10 @@
 """R1: a thousand jobs while a driver SIGKILLs qcluster workers, and now and then the whole
 cluster. Whatever dies mid-task, every job must end, no provider response may be recorded
 twice, a response nobody recorded (a worker died right after create) must stay unreleased,
-and each job releases at most one result with an audit trail that matches its status."""
+and each job releases at most one result with an audit trail that matches its status.
+
+Some of the jobs are tool runs (the demo ticket: a lookup, then an internal note): no call of
+a tool that writes may run twice, and no step of a run may be continued twice."""
 
 import os
 import random
@@ -13,6 +16,7 @@ import pytest
 from django.utils import timezone
 from django_q.brokers import get_broker
 
+from demo.models import TicketNote
 from jobs import services
 from jobs.models import (
     TERMINAL,
@@ -22,7 +26,9 @@ from jobs.models import (
     JobEvent,
     PumpSlot,
     ReviewState,
+    RunStep,
     Status,
+    ToolCall,
 )
 from tests.factories import WorkspaceFactory, member_of
 from tests.processes import wait_for
@@ -40,6 +46,7 @@ JOBS = 1000
 # its attempt given up and replaced (see the report for issue 8), which burns attempts.
 STREAMS_PER_ROUND = 3
 STREAM_ROUNDS = 15
+TOOL_RUNS = 40  # three provider responses and two tool tasks each
 CHAOS_SECONDS = 75
 KILL_PAUSE = (2.0, 5.0)  # seconds between kills
 RESTART_EVERY = 7  # every seventh kill takes the whole cluster down and starts a new one
@@ -65,6 +72,7 @@ def submit_jobs(workspace, user, count, rng, *, job_type):
     for _ in range(count):
         number = rng.randrange(10**6)
         directive = f"[fake:duration={rng.uniform(0.5, 3.0):.1f}]"
+        plan = "[fake:tool_plan=lookup_order|add_internal_note]"
         data = {
             "summarize_document": {
                 "title": f"Report {number}",
@@ -74,6 +82,11 @@ def submit_jobs(workspace, user, count, rng, *, job_type):
                 "customer_name": f"Customer {number}",
                 "tone": "friendly",
                 "message": f"Where is order {number}? {directive}",
+            },
+            "resolve_ticket": {
+                "order_reference": "A-1042",
+                "customer_email": "dana@example.test",
+                "message": f"Ticket {number}: wet shoes. {directive} {plan}",
             },
         }[job_type]
         job = services.submit_job(
@@ -115,9 +128,14 @@ def describe(job):
 
 
 def orphan_attempt(fake, response_id):
-    """The (job id, attempt number) a response was created for, from its metadata."""
+    """The (job id, attempt number, run step or 0) a response was created for, from its
+    metadata."""
     metadata = fake.client().responses.retrieve(response_id).metadata or {}
-    return metadata.get("job_id"), int(metadata.get("attempt") or 0)
+    return (
+        metadata.get("job_id"),
+        int(metadata.get("attempt") or 0),
+        int(metadata.get("step") or 0),
+    )
 
 
 def transition_chain_errors(job, events):
@@ -152,8 +170,9 @@ def test_worker_and_cluster_kills_lose_and_duplicate_nothing(
     cluster = clusters.start(env, pump_slots=PUMP_SLOTS)
     workspace = WorkspaceFactory()
     user = member_of(workspace)
-    background = JOBS - STREAMS_PER_ROUND * STREAM_ROUNDS
+    background = JOBS - STREAMS_PER_ROUND * STREAM_ROUNDS - TOOL_RUNS
     job_ids = submit_jobs(workspace, user, background, rng, job_type="summarize_document")
+    job_ids += submit_jobs(workspace, user, TOOL_RUNS, rng, job_type="resolve_ticket")
 
     kills = restarts = 0
     chaos_ends = time.monotonic() + CHAOS_SECONDS
@@ -195,6 +214,9 @@ def test_worker_and_cluster_kills_lose_and_duplicate_nothing(
     attempts = list(Attempt.objects.filter(job_id__in=job_ids))
     recorded = Counter(a.provider_response_id for a in attempts if a.provider_response_id)
     assert [rid for rid, n in recorded.items() if n > 1] == [], "a response on two attempts"
+    # a tool run's earlier responses are its steps (the attempt holds the last one)
+    steps = list(RunStep.objects.filter(job_id__in=job_ids).select_related("attempt"))
+    recorded.update(step.response_id for step in steps if step.response_id not in recorded)
 
     # every response the fake created was either recorded on its attempt, or is an orphan
     # whose attempt was given up (abandoned or stale) and released nothing
@@ -204,8 +226,14 @@ def test_worker_and_cluster_kills_lose_and_duplicate_nothing(
     by_key = {(str(a.job_id), a.number): a for a in attempts}
     released = Artifact.objects.filter(job_id__in=job_ids, kind=Artifact.Kind.TEXT, is_stale=False)
     released_from = set(released.values_list("attempt_id", flat=True))
+    continuations = Counter(
+        (str(step.job_id), step.attempt.number, step.number) for step in steps if step.number > 1
+    )
     for response_id in orphans:
-        attempt = by_key.get(orphan_attempt(fake, response_id))
+        job_key, number, step_number = orphan_attempt(fake, response_id)
+        if step_number:  # a continuation created but never recorded
+            continuations[(job_key, number, step_number)] += 1
+        attempt = by_key.get((job_key, number))
         assert attempt is not None, f"orphan {response_id} matches no attempt"
         assert attempt.state == Attempt.State.ABANDONED or attempt.is_stale, (
             f"orphan {response_id}: attempt {attempt.number} of job {attempt.job_id} is "
@@ -234,6 +262,14 @@ def test_worker_and_cluster_kills_lose_and_duplicate_nothing(
         problems += [f"{job_id}: {e}" for e in transition_chain_errors(job, events[job_id])]
     assert problems == [], f"{len(problems)} problems, first: {problems[:10]}"
 
+    calls = list(ToolCall.objects.filter(job_id__in=job_ids))
+    writes_twice = [c.call_id for c in calls if c.authority_class != "read_only" and c.tries > 1]
+    notes = Counter(TicketNote.objects.filter(job_id__in=job_ids).values_list("call_id", flat=True))
+    writes_twice += [call_id for call_id, n in notes.items() if n > 1]
+    continued_twice = [key for key, n in continuations.items() if n > 1]
+    assert writes_twice == [], f"tool calls run twice: {writes_twice[:5]}"
+    assert continued_twice == [], f"steps continued twice: {continued_twice[:5]}"
+
     states = Counter(a.state for a in attempts)
     chaos_report(
         "R1 worker kills",
@@ -243,6 +279,9 @@ def test_worker_and_cluster_kills_lose_and_duplicate_nothing(
         attempts=len(attempts),
         attempt_states=dict(states),
         orphans=len(orphans),
+        tool_calls=len(calls),
+        tool_calls_run_twice=len(writes_twice),
+        continuations_created_twice=len(continued_twice),
         # clusters a killed worker wedged, replaced by run_workers (jobs.execution.cluster)
         wedged_clusters_replaced=clusters.started[0]
         .log_since_start()

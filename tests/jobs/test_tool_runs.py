@@ -225,3 +225,27 @@ def test_a_retry_resumes_after_the_finished_steps_and_runs_none_of_their_calls_a
     assert not ToolCall.objects.filter(step__attempt=second).exists()  # straight to the answer
     answer = job.artifacts.filter(kind=Artifact.Kind.TEXT, is_stale=False).get()
     assert "Trail running shoes" in answer.text  # the model has the first attempt's lookup
+
+
+def test_a_continuation_lost_around_its_create_is_not_made_again_a_new_attempt_resumes(fake):
+    job = submit_ticket()
+    execution.dispatch_job(job.pk)
+    pump_until(lambda: ToolCall.objects.filter(job=job).exists())  # step 1 asks for the lookup
+    lookup = ToolCall.objects.get(job=job)
+    started = services.start_tool_call(lookup.pk)
+    services.finish_tool_call(started, output='{"status": "delivered"}')
+    # a worker marks the continuation, then dies around its create
+    assert services.begin_continuation(job.pk) is not None
+    RunStep.objects.filter(job=job).update(continuing_since=timezone.now() - timedelta(minutes=5))
+
+    execution.continue_run(job.pk)  # the next driver finds the marker stale
+    first = job.attempts.get(number=1)
+    assert first.state == "abandoned"
+    assert reload(job).status == Status.QUEUED
+    assert RunStep.objects.filter(attempt=first).count() == 1  # step 1 was not continued again
+    execution.dispatch_job(job.pk)
+    job = work_until(job, lambda j: j.status == Status.NEEDS_REVIEW)
+    assert job.attempt_count == 2
+    assert ToolCall.objects.filter(job=job, name="lookup_order").count() == 1  # not run again
+    assert ToolCall.objects.get(job=job, name="add_internal_note").step.attempt.number == 2
+    assert job.events.filter(kind="attempt_lost").count() == 1
