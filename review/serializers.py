@@ -39,7 +39,9 @@ class ApproveSerializer(BodySerializer):
 class ToolCallApproveSerializer(BodySerializer):
     arguments = serializers.DictField(
         required=False,
-        child=serializers.JSONField(),
+        # any JSON value, null included: the tool's own schema is the check (a 400 that names
+        # the field when the arguments do not fit it)
+        child=serializers.JSONField(allow_null=True),
         help_text="Your version of the call's arguments (checked against the tool's schema); "
         "the model's are kept. Leave out to approve the call as the model wrote it.",
     )

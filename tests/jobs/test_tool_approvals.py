@@ -145,3 +145,15 @@ def test_a_reviewer_of_another_workspace_gets_404_on_every_new_url(ticket, clien
         body = {"reason": "no"} if action == "reject" else {}
         assert client.post(url, body, content_type="application/json").status_code == 404
     assert email_call(ticket).state == ToolCall.State.AWAITING_APPROVAL
+
+
+def test_null_argument_values_reach_the_tools_schema_check(ticket, reviewer, client):
+    """Any JSON object is a well-formed body; whether it fits is the tool schema's to say."""
+    call = email_call(ticket)
+    client.force_login(reviewer)
+    client.post(f"/api/v1/review/{ticket.pk}/claim")
+    url = f"/api/v1/review/{ticket.pk}/tool-calls/{call.call_id}/approve"
+    body = {"arguments": {**call.arguments, "subject": None}}
+    response = client.post(url, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "None is not of type 'string'" in json.dumps(response.json()["errors"])
