@@ -214,7 +214,21 @@ def _queued_line(job, last):
     return StatusLine(STATUS_SENTENCES[Status.QUEUED])
 
 
+def waiting_call(job):
+    """The first tool call the job's run waits on for approval, or None."""
+    if job.status != Status.NEEDS_REVIEW:
+        return None
+    return job.tool_calls.filter(state=ToolCall.State.AWAITING_APPROVAL).order_by("id").first()
+
+
 def _review_sentence(job):
+    call = waiting_call(job)
+    if call is not None:
+        spec = get_job_type(job.job_type)
+        tool = spec.tool(call.name)
+        approver = APPROVERS.get(tool.approver_role if tool else "admin", "an approver")
+        what = tool.sentence(call.arguments) if tool else call.name
+        return f"The run is paused: {approver} must approve “{what}” before it goes on."
     if job.review_state == "escalated":
         return "A reviewer passed the draft to a workspace admin, who decides on it."
     if job.authority_class != AuthorityClass.EXTERNAL_EFFECT:

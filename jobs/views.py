@@ -202,6 +202,7 @@ def job_detail(request, job_id):
         "earlier": finals[1:] if job.status == Status.COMPLETED else [],
         "attempts": [(a, explain.attempt_outcome(a, job)) for a in job.attempts.all()],
         "tool_steps": explain.tool_steps(job),
+        "waiting_for_call": explain.waiting_call(job) is not None,
         # sources are shown with the answer they support: once it is released
         "evidence": evidence_of(job) if job.status == Status.COMPLETED else None,
         "controls": [ACTIONS[name] for name in services.allowed_controls(job)],

@@ -22,6 +22,7 @@
   var refreshTimer = null;
   var retryTimer = null;
   var waiting = []; // events not yet shown: the next refresh shows them
+  var ended = false; // the stream said the job is finished
   var liveState = document.getElementById("live-state");
 
   document.querySelectorAll("#timeline [data-event-id]").forEach(function (li) {
@@ -140,6 +141,7 @@
 
   // The refresh failed: show the waiting events from what they say.
   function applyHere(events) {
+    if (ended) setState("Finished", "is-done");
     events.forEach(function (event) {
       if (seen.has(event.id)) return;
       seen.add(event.id);
@@ -194,6 +196,7 @@
           }
         }
         noteTimeline();
+        if (ended) setState("Finished", "is-done");
         // Events newer than the render (written while the page was read) wait for the next.
         var late = shown.filter(function (event) { return !seen.has(event.id); });
         if (late.length) {
@@ -222,7 +225,7 @@
     });
     source.addEventListener("end", function () {
       disconnect();
-      setState("Finished", "is-done");
+      ended = true; // said once the refresh shows the finished job with everything else
       scheduleRefresh();
     });
     source.addEventListener("open", function () { setState("Live", "is-live"); });

@@ -60,6 +60,7 @@ def test_the_submitter_watches_the_steps_of_a_tool_run_appear(
         "Waiting for approval"
     )
     expect(page.locator("#timeline")).to_contain_text("Waiting for a reviewer")
+    expect(page.locator("[data-status-line]")).to_contain_text("The run is paused")
     lookup.locator("summary").click()
     expect(lookup.locator("pre").first).to_contain_text('"order_reference": "A-1042"')
     assert TicketNote.objects.filter(job=job).count() == 1

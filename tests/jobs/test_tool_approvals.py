@@ -157,3 +157,16 @@ def test_null_argument_values_reach_the_tools_schema_check(ticket, reviewer, cli
     response = client.post(url, body, content_type="application/json")
     assert response.status_code == 400
     assert "None is not of type 'string'" in json.dumps(response.json()["errors"])
+
+
+def test_the_submitters_page_says_the_run_is_paused_for_an_approval_not_that_a_result_waits(
+    ticket, client, submitter
+):
+    client.force_login(submitter)
+    html = client.get(reverse("job-detail", args=[ticket.pk])).content.decode()
+    assert (
+        "The run is paused: a reviewer or a workspace admin must approve "
+        "“Email the customer at dana@example.test” before it goes on."
+    ) in html
+    assert "No result yet: the run is paused until a person approves a step" in html
+    assert "The result is ready" not in html
