@@ -15,7 +15,7 @@ from jobs.job_types import (
 )
 
 from .models import OutboxEmail, RefundLedgerEntry, TicketNote
-from .orders import ORDERS
+from .orders import ORDERS, TRACKING
 
 
 def refund_summary(job_input):
@@ -184,6 +184,40 @@ def email_customer(arguments, job, *, call_id):
     return {"outbox_id": email.pk, "queued_to": email.to}
 
 
+def track_parcel(arguments, job, *, call_id):
+    """Read-only: what the carrier reports for the order's parcel."""
+    reference = arguments["order_reference"].strip().upper()
+    if reference not in TRACKING:
+        raise ToolError(f"The carrier knows no parcel for order {reference}.")
+    return {"order_reference": reference, "events": TRACKING[reference]}
+
+
+ORDER_REFERENCE = {
+    "type": "object",
+    "properties": {"order_reference": {"type": "string", "description": "e.g. A-1042"}},
+    "required": ["order_reference"],
+    "additionalProperties": False,
+}
+
+LOOKUP_ORDER = Tool(
+    name="lookup_order",
+    description="Look up an order by its reference: items, status and delivery.",
+    parameters=ORDER_REFERENCE,
+    authority_class=AuthorityClass.READ_ONLY,
+    handler=lookup_order,
+    describe=lambda args: f"Look up order {args['order_reference']}",
+)
+
+TRACK_PARCEL = Tool(
+    name="track_parcel",
+    description="Ask the carrier where an order's parcel is: each scan with time and place.",
+    parameters=ORDER_REFERENCE,
+    authority_class=AuthorityClass.READ_ONLY,
+    handler=track_parcel,
+    describe=lambda args: f"Track the parcel of order {args['order_reference']}",
+)
+
+
 RESOLVE_TICKET = register(
     JobType(
         name="resolve_ticket",
@@ -208,21 +242,7 @@ RESOLVE_TICKET = register(
         deadline=timedelta(hours=1),
         summary_field="order_reference",
         tools=(
-            Tool(
-                name="lookup_order",
-                description="Look up an order by its reference: items, status and delivery.",
-                parameters={
-                    "type": "object",
-                    "properties": {
-                        "order_reference": {"type": "string", "description": "e.g. A-1042"}
-                    },
-                    "required": ["order_reference"],
-                    "additionalProperties": False,
-                },
-                authority_class=AuthorityClass.READ_ONLY,
-                handler=lookup_order,
-                describe=lambda args: f"Look up order {args['order_reference']}",
-            ),
+            LOOKUP_ORDER,
             Tool(
                 name="add_internal_note",
                 description="Add an internal note to the ticket for the support team.",
@@ -256,6 +276,33 @@ RESOLVE_TICKET = register(
             ),
         ),
         limits=RunLimits(turns=6, tool_calls=10, cost_usd="0.50"),
+    )
+)
+
+
+ORDER_QUESTION = register(
+    JobType(
+        name="answer_order_question",
+        title="Answer a question about an order",
+        description=(
+            "The model looks the order up and asks the carrier, then answers. Both tools only "
+            "read, so the run needs no approval and the answer is yours at once."
+        ),
+        fields=(
+            InputField("order_reference", "Order reference", max_length=40),
+            InputField("question", "Question", kind="textarea", max_length=2_000),
+        ),
+        instructions=(
+            "Answer this question about an order. Look the order up and track its parcel "
+            "first, then answer in two or three sentences.\n\n"
+            "Order reference: {order_reference}\nQuestion: {question}"
+        ),
+        lane=Lane.BACKGROUND,
+        authority_class=AuthorityClass.READ_ONLY,
+        deadline=timedelta(minutes=30),
+        summary_field="order_reference",
+        tools=(LOOKUP_ORDER, TRACK_PARCEL),
+        limits=RunLimits(turns=4, tool_calls=6, cost_usd="0.20"),
     )
 )
 

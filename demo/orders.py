@@ -29,3 +29,21 @@ ORDERS = {
         "carrier_note": "Return received 2026-11-30; refund pending.",
     },
 }
+
+
+# What the carrier reports for each demo order: what ``track_parcel`` reads.
+TRACKING = {
+    "A-1042": [
+        {"at": "2026-11-26 09:12", "where": "Leipzig hub", "event": "Picked up"},
+        {"at": "2026-11-28 14:40", "where": "Berlin", "event": "Delivered, left at the door"},
+    ],
+    "A-1043": [
+        {"at": "2026-12-01 17:05", "where": "Rotterdam hub", "event": "Picked up"},
+        {"at": "2026-12-03 08:30", "where": "Regional hub", "event": "Held: sorting backlog"},
+    ],
+    "A-1044": [
+        {"at": "2026-11-18 10:00", "where": "Lyon", "event": "Picked up"},
+        {"at": "2026-11-20 12:15", "where": "Lyon", "event": "Delivered"},
+        {"at": "2026-11-30 16:45", "where": "Warehouse", "event": "Return received"},
+    ],
+}

@@ -73,6 +73,31 @@ def _refund_note(match: re.Match) -> str:
     )
 
 
+def _ticket_resolved(match: re.Match) -> str:
+    first = (_sentences(match["rest"], 1) or ["your message"])[0].rstrip(".?!")
+    return (
+        f"I looked up order {match['order']}, left an internal note for the team and wrote to "
+        f"{match['email']} about their message (“{first}”). What each step returned is below."
+    )
+
+
+def _order_answer(match: re.Match) -> str:
+    question = match["rest"].strip().rstrip("?.!") or "your question"
+    return (
+        f"You asked: “{question}?”. I looked up order {match['order']} and asked the carrier "
+        "for its latest scans; the order's status and the carrier's last event, below, answer it."
+    )
+
+
+def _research(match: re.Match) -> str:
+    question = match["rest"].strip().rstrip("?.!") or "the question"
+    topics = ", ".join(_key_words(question, 3)) or "the subject"
+    return (
+        f"On “{question}”: the sources found agree on the main points about {topics}, and "
+        "disagree on the details; each claim below is cited to where it was read."
+    )
+
+
 _KINDS = [
     (
         re.compile(r"Summarize the document titled '(?P<title>[^']*)'.*?\n\n(?P<rest>.*)", re.S),
@@ -94,4 +119,21 @@ _KINDS = [
         ),
         _refund_note,
     ),
+    (
+        re.compile(
+            r"Resolve this support ticket\..*?Order reference: (?P<order>\S+)\s+"
+            r"Customer email: (?P<email>\S+)\s+Message: (?P<rest>.*)",
+            re.S,
+        ),
+        _ticket_resolved,
+    ),
+    (
+        re.compile(
+            r"Answer this question about an order\..*?Order reference: (?P<order>\S+)\s+"
+            r"Question: (?P<rest>.*)",
+            re.S,
+        ),
+        _order_answer,
+    ),
+    (re.compile(r"Research this question on the web.*?\n\n(?P<rest>.*)", re.S), _research),
 ]

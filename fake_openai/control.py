@@ -60,9 +60,11 @@ async def reset(request: Request) -> JSONResponse:
 
 async def stats(request: Request) -> JSONResponse:
     """Request counts per route, per HTTP status and per response id (``?responses=0`` to
-    skip the per-response table)."""
+    skip the per-response table; ``?timing=1`` adds each held response's created and end
+    times)."""
     with_responses = request.query_params.get("responses", "1") not in ("0", "false")
-    return JSONResponse(_fake(request).stats(with_responses))
+    with_timing = request.query_params.get("timing", "0") in ("1", "true")
+    return JSONResponse(_fake(request).stats(with_responses, with_timing))
 
 
 async def log(request: Request) -> JSONResponse:

@@ -110,7 +110,7 @@ class FakeState:
             }
         )
 
-    def stats(self, with_responses: bool = True) -> dict:
+    def stats(self, with_responses: bool = True, with_timing: bool = False) -> dict:
         out = {
             "requests_total": sum(self.route_counts.values()),
             "routes": dict(self.route_counts),
@@ -120,6 +120,14 @@ class FakeState:
         if with_responses:
             out["responses"] = {rid: dict(c) for rid, c in self.per_response.items()}
             out["jobs"] = {job: dict(c) for job, c in self.per_job.items()}
+        if with_timing:
+            # when each response still held was created and when it ends (or ended), in this
+            # server's clock: a benchmark measures the time between one response's end and the
+            # create of the next step from these
+            out["timing"] = {
+                rid: {"created": resp.created, "ends": resp.terminal_at()}
+                for rid, resp in self.store.responses.items()
+            }
         return out
 
     def log_error(self, message: str) -> None:

@@ -130,8 +130,11 @@ class FakeServer:
         ``config``."""
         return self._call("POST", "/_fake/reset", config)
 
-    def stats(self, responses: bool = True) -> dict:
-        return self._call("GET", "/_fake/stats" + ("" if responses else "?responses=0"))
+    def stats(self, responses: bool = True, timing: bool = False) -> dict:
+        query = "&".join(
+            part for part, on in (("responses=0", not responses), ("timing=1", timing)) if on
+        )
+        return self._call("GET", "/_fake/stats" + (f"?{query}" if query else ""))
 
     def log(self, limit: int = 200) -> list[dict]:
         return self._call("GET", f"/_fake/log?limit={limit}")["data"]

@@ -26,3 +26,32 @@ def test_each_demo_job_type_gets_an_answer_in_its_own_words(job_type):
 
 def test_a_prompt_the_fake_does_not_know_gets_the_generic_text():
     assert output_text("Translate this into French: good morning").startswith("Summary [")
+
+
+TOOL_RUNS = {
+    "resolve_ticket": (
+        {
+            "order_reference": "A-1042",
+            "customer_email": "dana@example.test",
+            "message": "My shoes arrived wet. Can you help?",
+        },
+        ["order A-1042", "dana@example.test", "“My shoes arrived wet”"],
+    ),
+    "answer_order_question": (
+        {"order_reference": "A-1043", "question": "Where is my parcel?"},
+        ["You asked: “Where is my parcel?”", "order A-1043", "carrier"],
+    ),
+    "research_question": (
+        {"question": "How do background responses expire?"},
+        ["On “How do background responses expire”", "cited"],
+    ),
+}
+
+
+@pytest.mark.parametrize("job_type", sorted(TOOL_RUNS))
+def test_the_answer_of_each_demo_tool_run_says_what_the_run_did(job_type):
+    job_input, parts = TOOL_RUNS[job_type]
+    answer = output_text(get_job_type(job_type).render_instructions(job_input))
+    for part in parts:
+        assert part in answer
+    assert "Summary [" not in answer

@@ -201,6 +201,17 @@ def test_stats_count_retrieves_per_response_and_job(client, server):
     assert [e["job_id"] for e in server.log()] == ["job-42"] * 5
 
 
+def test_stats_can_give_when_each_response_was_created_and_when_it_ends(client, server):
+    before = time.time()
+    resp = client.responses.create(
+        model="m", input=INPUT, background=True, metadata={"fake_duration": "2.5"}
+    )
+    timing = server.stats(timing=True)["timing"][resp.id]
+    assert before <= timing["created"] <= time.time()
+    assert timing["ends"] == pytest.approx(timing["created"] + 2.5)
+    assert "timing" not in server.stats()
+
+
 def test_store_false_response_is_not_retrievable(client):
     resp = client.responses.create(model="m", input=INPUT, store=False, metadata=fast())
     assert resp.status == "completed" and resp.store is False

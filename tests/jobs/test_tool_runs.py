@@ -93,6 +93,29 @@ def test_a_three_step_run_completes_with_every_call_and_response_recorded(fake):
     assert events(job, "tool_calls")[0].message == "The model asked to: Look up order A-1042."
 
 
+def test_a_run_whose_tools_only_read_completes_with_no_person_involved(fake):
+    workspace = WorkspaceFactory()
+    job = services.submit_job(
+        workspace=workspace,
+        submitter=member_of(workspace),
+        job_type="answer_order_question",
+        input={"order_reference": "A-1043", "question": "Where is my parcel?"},
+    )
+    execution.dispatch_job(job.pk)
+    job = work_until(job, lambda j: j.status == Status.COMPLETED)
+
+    calls = list(ToolCall.objects.filter(job=job).order_by("step__number"))
+    assert [(c.name, c.state, c.decided_by) for c in calls] == [
+        ("lookup_order", ToolCall.State.SUCCEEDED, None),
+        ("track_parcel", ToolCall.State.SUCCEEDED, None),
+    ]
+    assert job.review_state in ("", "not_required")
+    assert not job.events.filter(kind="needs_review").exists()
+    answer = job.artifacts.get(kind=Artifact.Kind.TEXT).text
+    assert "You asked: “Where is my parcel?”" in answer
+    assert "Regional hub" in answer  # the carrier's scan reached the model
+
+
 def test_a_call_runs_once_however_often_its_task_runs(fake):
     job = submit_ticket()
     execution.dispatch_job(job.pk)
