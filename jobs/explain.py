@@ -101,12 +101,13 @@ def timeline_entries(events):
 # The first event that reaches a marker sets its time. The model has worked on a job once it
 # was seen running, or once its answer arrived (a short job can finish before any look);
 # the result is released when the job completes, whether at once, after approval or after
-# the approved action ran.
+# the approved action ran. A tool run that pauses for a person to approve a step waits for
+# review from that moment.
 MARKERS = (
     ("queued", "Queued", ("submitted",), ()),
     ("started", "Started", ("attempt_started", "dispatched"), ()),
     ("working", "Model working", ("running", "needs_review", "completed"), ()),
-    ("review", "Waiting for review", ("needs_review",), ()),
+    ("review", "Waiting for review", ("needs_review", "approval_needed"), ()),
     ("released", "Released", (), ("completed",)),
 )
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from demo.models import OutboxEmail
-from jobs import execution, services
+from jobs import execution, explain, services
 from jobs.models import Artifact, FailureKind, Status, ToolCall
 from review import services as review
 from tests.factories import WorkspaceFactory, member_of
@@ -170,3 +170,11 @@ def test_the_submitters_page_says_the_run_is_paused_for_an_approval_not_that_a_r
     ) in html
     assert "No result yet: the run is paused until a person approves a step" in html
     assert "The result is ready" not in html
+
+
+def test_the_waiting_for_review_marker_shows_when_the_run_paused_for_an_approval(ticket):
+    paused = ticket.events.get(kind="approval_needed")
+    events = list(ticket.events.order_by("id"))
+    reached = {m.key: m.at for m in explain.progress_markers(ticket, events)}
+    assert reached["review"] == paused.created_at
+    assert reached["released"] is None
