@@ -85,7 +85,7 @@ def _order_answer(match: re.Match) -> str:
     question = match["rest"].strip().rstrip("?.!") or "your question"
     return (
         f"You asked: “{question}?”. I looked up order {match['order']} and asked the carrier "
-        "for its latest scans; the order's status and the carrier's last event, below, answer it."
+        "for its latest scans; what each returned is listed below."
     )
 
 
@@ -94,7 +94,7 @@ def _research(match: re.Match) -> str:
     topics = ", ".join(_key_words(question, 3)) or "the subject"
     return (
         f"On “{question}”: the sources found agree on the main points about {topics}, and "
-        "disagree on the details; each claim below is cited to where it was read."
+        "disagree on the details. Where each point was read is cited at the end."
     )
 
 

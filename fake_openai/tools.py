@@ -155,7 +155,9 @@ def plan_turn(
 
     web = any(t.get("type") in WEB_SEARCH_TOOLS for t in tools)
     notes = _notes(items, outputs, calls)
-    return replace(base, calls=tuple(calls), web_query=_query(source) if web else None, notes=notes)
+    return replace(
+        base, calls=tuple(calls), web_query=search_query(source) if web else None, notes=notes
+    )
 
 
 def _plan(scenario: Scenario, offered: list[str]) -> tuple[tuple[str, ...], ...]:
@@ -252,8 +254,11 @@ def _mcp_output(name: str, digest: str) -> str:
     return f"{name} finished: ok ({digest[:6]})"
 
 
-def _query(source: str) -> str:
-    words = re.findall(r"\w+", source)[:8]
+def search_query(source: str) -> str:
+    """What the "model" searches for: the words of the prompt's last paragraph (where a job
+    type's instructions put the person's question), at most eight."""
+    paragraphs = [part for part in source.split("\n\n") if part.strip()]
+    words = re.findall(r"\w+", paragraphs[-1] if paragraphs else "")[:8]
     return " ".join(words) or "latest news"
 
 

@@ -43,7 +43,7 @@ TOOL_RUNS = {
     ),
     "research_question": (
         {"question": "How do background responses expire?"},
-        ["On “How do background responses expire”", "cited"],
+        ["On “How do background responses expire”", "cited at the end"],
     ),
 }
 
@@ -55,3 +55,12 @@ def test_the_answer_of_each_demo_tool_run_says_what_the_run_did(job_type):
     for part in parts:
         assert part in answer
     assert "Summary [" not in answer
+
+
+def test_the_web_search_looks_for_the_persons_question_not_the_instructions():
+    from fake_openai.tools import search_query
+
+    prompt = get_job_type("research_question").render_instructions(
+        {"question": "How do background responses expire?"}
+    )
+    assert search_query(prompt) == "How do background responses expire"
