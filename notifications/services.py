@@ -24,7 +24,9 @@ from django.utils import timezone
 
 from accounts.models import Membership, Role
 from accounts.selectors import REVIEW_ROLES, role_in
+from jobs.errors import UnknownJobType
 from jobs.explain import STATUS_SENTENCES
+from jobs.job_types import get_job_type
 from jobs.models import WAITING_FOR_REVIEW, Job, JobEvent, Status
 from jobs.queue import enqueue
 
@@ -68,8 +70,14 @@ def job_url(job):
 
 
 def title_for(job, topic):
+    """``Your job “A-1042” (Resolve a support ticket) finished``: the job type tells apart jobs
+    whose summaries are the same."""
     name = job.input_summary or job.short_id
-    return f"Your job “{name}” {TITLES.get(topic, topic.replace('_', ' '))}"
+    try:
+        kind = f" ({get_job_type(job.job_type).title})"
+    except UnknownJobType:
+        kind = ""
+    return f"Your job “{name}”{kind} {TITLES.get(topic, topic.replace('_', ' '))}"
 
 
 # --- job events ----------------------------------------------------------------------------
@@ -90,7 +98,7 @@ def on_job_events(events):
     just did it), but webhooks always are.
     """
     _recount_digests({event.job_id for event in events if event.from_status == Status.NEEDS_REVIEW})
-    wanted = [event.pk for event in events if event.kind in Topic.values]
+    wanted = [event.pk for event in events if event.kind in Topic.values or _is_review_work(event)]
     if not wanted:
         return
     events = list(
@@ -107,6 +115,8 @@ def on_job_events(events):
     in_app, emails, deliveries = [], [], []
     for event in events:
         job, topic = event.job, event.kind
+        if topic not in Topic.values:
+            continue  # work for reviewers only: the digest below
         submitter = job.submitter
         if event.actor_id != submitter.pk:
             if wants(submitter, Channel.IN_APP, topic, choices):
@@ -119,7 +129,7 @@ def on_job_events(events):
             if endpoint.wants(topic)
         ]
     _supersede(in_app)
-    in_app += _review_digests([event for event in events if event.kind == Topic.NEEDS_REVIEW])
+    in_app += _review_digests([event for event in events if _is_review_work(event)])
     Notification.objects.bulk_create(in_app, ignore_conflicts=True)  # already told: skipped
     for event_id, user_id in emails:
         enqueue("notifications.tasks.send_job_email", event_id, user_id)
@@ -151,6 +161,12 @@ def _supersede(notices):
         if earlier is not None:
             earlier.read_at = now
         latest[(notice.user_id, notice.job_id)] = notice
+
+
+def _is_review_work(event):
+    """A draft reached the review queue, or a tool run paused there for a person to approve a
+    step: either is work the workspace's reviewers hear of in their digest."""
+    return event.kind in (Topic.NEEDS_REVIEW, "approval_needed")
 
 
 def _review_digests(events):

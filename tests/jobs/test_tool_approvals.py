@@ -178,3 +178,12 @@ def test_the_waiting_for_review_marker_shows_when_the_run_paused_for_an_approval
     reached = {m.key: m.at for m in explain.progress_markers(ticket, events)}
     assert reached["review"] == paused.created_at
     assert reached["released"] is None
+
+
+def test_reviewers_hear_of_a_run_paused_for_an_approval_in_their_digest(reviewer, ticket):
+    from notifications.models import Notification, Topic
+
+    [digest] = Notification.objects.filter(user=reviewer, topic=Topic.NEEDS_REVIEW, read_at=None)
+    assert digest.title == f"1 draft waiting for review in {ticket.workspace.name}"
+    assert digest.event.kind == "approval_needed"
+    assert not Notification.objects.filter(user=ticket.submitter, job=ticket).exists()

@@ -36,11 +36,11 @@ def test_completion_notifies_in_app_and_by_email(
     complete(job, django_capture_on_commit_callbacks)
     note = Notification.objects.get(user=submitter)
     assert note.topic == Topic.COMPLETED
-    assert note.title == "Your job “Board minutes” finished"
+    assert note.title == "Your job “Board minutes” (Summarize a document) finished"
     assert len(mail.outbox) == 1
     email = mail.outbox[0]
     assert email.to == [submitter.email]
-    assert email.subject == "[Steward] Your job “Board minutes” finished"
+    assert email.subject == "[Steward] Your job “Board minutes” (Summarize a document) finished"
     assert f"/jobs/{job.pk}/" in email.body
 
 
@@ -81,7 +81,9 @@ def test_failure_email_is_on_by_default_but_cancel_email_is_not(
             job=failing, actor="system:poller", kind=FailureKind.TOOL, reason="Tool down."
         )
         services.cancel_job(job=canceled, actor=admin)
-    assert [m.subject for m in mail.outbox] == ["[Steward] Your job “Quarterly report” failed"]
+    assert [m.subject for m in mail.outbox] == [
+        "[Steward] Your job “Quarterly report” (Summarize a document) failed"
+    ]
     assert set(Notification.objects.values_list("topic", flat=True)) == {"failed", "canceled"}
 
 
