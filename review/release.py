@@ -57,7 +57,7 @@ def release_approved(*, job_id):
         job_services.complete_release(
             job=job,
             actor=RELEASE_ACTOR,
-            message=f"Approved and done: {spec.title.lower()} ran once.",
+            message=f"Carried out once: {_effect_words(spec, job).rstrip('.')}.",
             result=_plain(result),
         )
         record.refresh_from_db()
@@ -89,3 +89,8 @@ def _release_failed(job, record, error):
     )
     job_services.fail_release(job=job, actor=RELEASE_ACTOR, reason=reason)
     return record
+
+
+def _effect_words(spec, job):
+    """What the action did, in the job type's words (``Refund $25.00 to … for order …``)."""
+    return spec.describe_effect(job.input) if spec.effect_summary else spec.title

@@ -298,7 +298,7 @@ def approve_draft(*, job, reviewer, text=None):
         decision.job = job_services.approve_for_release(
             job=job,
             actor=reviewer,
-            message=f"Approved by {_name(reviewer)}; the action runs once, next.",
+            message=f"Approved by {_name(reviewer)}; Steward carries the action out once, now.",
             data={**data, "release": "pending"},
         )
         transaction.on_commit(lambda: enqueue("review.tasks.run_release", str(job.pk)))
