@@ -36,6 +36,7 @@ EVENT_LABELS = {
     "archived": "Archived",
     "purged": "Content removed under the retention policy",
     "stale_result": "Late result kept aside",
+    "provider_stopped": "Stopped at the provider",
     "claim_renewed": "Claim renewed",
     "claim_released": "Reviewer put it back in the queue",
     "claim_expired": "Reviewer's claim expired",
@@ -105,7 +106,7 @@ def timeline_entries(events):
 # review from that moment.
 MARKERS = (
     ("queued", "Queued", ("submitted",), ()),
-    ("started", "Started", ("attempt_started", "dispatched"), ()),
+    ("started", "Sent to the model", ("attempt_started", "dispatched"), ()),
     ("working", "Model working", ("running", "needs_review", "completed"), ()),
     ("review", "Waiting for review", ("needs_review", "approval_needed"), ()),
     ("released", "Released", (), ("completed",)),
@@ -158,7 +159,7 @@ def progress_markers(job, events):
 STATUS_SENTENCES = {
     Status.QUEUED: "Accepted and waiting for its turn.",
     Status.RUNNING: "The model is working on it.",
-    Status.NEEDS_REVIEW: "The result is ready and a reviewer is checking it before you get it.",
+    Status.NEEDS_REVIEW: "The result is ready; a reviewer checks it before you get it.",
     Status.COMPLETED: "Done. The result is below.",
     Status.FAILED: "It stopped without a result.",
     Status.CANCELED: "It was stopped before it finished.",
@@ -255,7 +256,10 @@ def draft_withheld(job):
 def attempt_outcome(attempt, job):
     """An attempt's outcome as the job page lists it: an attempt still in flight when its job
     stopped (a cancel, a deadline) is stopped, whatever the provider says later."""
-    if attempt.state in LIVE_ATTEMPT_STATES and job.status in TERMINAL:
+    stopped = attempt.state in LIVE_ATTEMPT_STATES or (
+        attempt.is_stale and attempt.provider_status == "cancelled"
+    )
+    if stopped and job.status in TERMINAL:
         return f"Stopped: the job was {job.get_status_display().lower()}"
     return attempt.get_state_display()
 
@@ -326,13 +330,15 @@ def explain(job):
         next_action, next_label = "resubmit", "Change the input and submit again"
 
     if kind == "review":
-        partial = "The model wrote a whole draft; it is shown below, marked as rejected."
+        partial = "The rejected draft is shown below, as the reviewer last saw it."
     elif job.has_partial_output:
         partial = "Part of the answer was produced before it stopped; it is shown below."
     else:
         partial = "No partial answer was produced."
 
-    if job.needs_human or kind in ("policy", "review"):
+    if kind == "review":
+        person = "You do: the reviewer's reason says what to change before you submit again."
+    elif job.needs_human or kind == "policy":
         person = "A person needs to look at this: check the details, or ask your workspace admin."
     elif job.status == Status.CANCELED:
         person = "Nobody needs to step in."

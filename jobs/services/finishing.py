@@ -154,6 +154,16 @@ def finish_attempt(*, job, attempt, outcome: AttemptOutcome, actor="system:polle
                 stale=True,
                 note=f"Arrived after the job was {job.status}.",
             )
+        if outcome.provider_status == "cancelled" and not outcome.text:
+            # the provider confirms the stop that the job's cancel asked for: no result came
+            record_note(
+                job,
+                "provider_stopped",
+                actor=actor,
+                message=f"The AI provider confirmed that attempt {attempt.number} stopped.",
+                data={"attempt": attempt.number, "outcome": outcome.status},
+            )
+            return job
         record_note(
             job,
             "stale_result",

@@ -248,6 +248,21 @@ def test_cancel_mid_run_propagates_to_the_provider(fake):
     assert reload(job).status == Status.CANCELED
 
 
+def test_a_cancel_the_provider_confirms_reads_as_a_stop_not_a_late_result(fake):
+    from jobs import explain
+
+    job = submit(directive="[fake:duration=30]")
+    execution.dispatch_job(job.pk)
+    pump_until(lambda: reload(job).status == Status.RUNNING)
+    services.cancel_job(job=job, actor=job.submitter)
+    execution.cancel_at_provider(job.pk)
+    pump_until(lambda: reload(job).attempts.get().state == Attempt.State.FAILED, seconds=20)
+    job = reload(job)
+    assert job.events.filter(kind="provider_stopped").count() == 1
+    assert not job.events.filter(kind="stale_result").exists()
+    assert explain.attempt_outcome(job.attempts.get(), job) == "Stopped: the job was canceled"
+
+
 def test_cancel_racing_completion_keeps_result_stale(fake):
     job = submit(directive="[fake:duration=0.1]")
     execution.dispatch_job(job.pk)

@@ -71,7 +71,7 @@ def test_a_refund_waiting_for_approval_says_who_must_approve(page_of, workspace,
     assert sentence(html) == (
         "Nothing has been done yet: it runs once a workspace admin approves it."
     )
-    assert "a reviewer is checking" not in html.lower()
+    assert "a reviewer checks it" not in html.lower()
 
 
 def test_a_rejected_draft_reads_as_a_rejection(page_of, workspace, submitter, reviewer):
@@ -127,7 +127,7 @@ def test_a_streamed_draft_in_review_says_a_reviewer_has_it(page_of, workspace, s
     """The demo's support reply lets its submitter read the draft while it is checked."""
     job = make_draft(workspace=workspace, submitter=submitter)
     html = page_of(job)
-    assert "A reviewer is checking this draft. It is not approved yet" in html
+    assert "This draft waits for a reviewer. It is not approved yet" in html
     assert 'id="draft-in-review"' in html
 
 
@@ -158,7 +158,7 @@ def test_a_draft_its_submitter_may_not_read_stays_off_the_page_and_out_of_its_ev
     assert partial["data"] == {"seq": 1, "withheld": True}
     progress.finish(job, attempt, text="Hi Dana, unreviewed words.")
     html = page_of(job)
-    assert "A reviewer is checking the draft." in html
+    assert "The draft waits for a reviewer." in html
     assert "unreviewed words" not in html
 
 
