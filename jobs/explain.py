@@ -106,7 +106,7 @@ def timeline_entries(events):
 # review from that moment.
 MARKERS = (
     ("queued", "Queued", ("submitted",), ()),
-    ("started", "Sent to the model", ("attempt_started", "dispatched"), ()),
+    ("started", "Attempt started", ("attempt_started", "dispatched"), ()),
     ("working", "Model working", ("running", "needs_review", "completed"), ()),
     ("review", "Waiting for review", ("needs_review", "approval_needed"), ()),
     ("released", "Released", (), ("completed",)),
@@ -256,12 +256,21 @@ def draft_withheld(job):
 def attempt_outcome(attempt, job):
     """An attempt's outcome as the job page lists it: an attempt still in flight when its job
     stopped (a cancel, a deadline) is stopped, whatever the provider says later."""
-    stopped = attempt.state in LIVE_ATTEMPT_STATES or (
-        attempt.is_stale and attempt.provider_status == "cancelled"
-    )
-    if stopped and job.status in TERMINAL:
+    if _stopped(attempt) and job.status in TERMINAL:
         return f"Stopped: the job was {job.get_status_display().lower()}"
     return attempt.get_state_display()
+
+
+def is_late_result(attempt):
+    """An attempt whose result arrived after its job stopped (kept, never released); an
+    attempt the provider confirms it stopped brought no result."""
+    return attempt.is_stale and not _stopped(attempt)
+
+
+def _stopped(attempt):
+    return attempt.state in LIVE_ATTEMPT_STATES or (
+        attempt.is_stale and attempt.provider_status == "cancelled"
+    )
 
 
 def is_cut_short(job):

@@ -200,7 +200,10 @@ def job_detail(request, job_id):
         "effect_done": _effect_done(job, events),
         "draft_in_review": _draft_in_review(job, finals),
         "earlier": finals[1:] if job.status == Status.COMPLETED else [],
-        "attempts": [(a, explain.attempt_outcome(a, job)) for a in job.attempts.all()],
+        "attempts": [
+            (a, explain.attempt_outcome(a, job), explain.is_late_result(a))
+            for a in job.attempts.all()
+        ],
         "tool_steps": explain.tool_steps(job),
         "waiting_for_call": explain.waiting_call(job) is not None,
         # sources are shown with the answer they support: once it is released

@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs import execution, services
+from jobs import execution, explain, services
 from jobs.execution import circuit, provider
 from jobs.execution.claims import claim_due
 from jobs.job_types import get_job_type
@@ -249,8 +249,6 @@ def test_cancel_mid_run_propagates_to_the_provider(fake):
 
 
 def test_a_cancel_the_provider_confirms_reads_as_a_stop_not_a_late_result(fake):
-    from jobs import explain
-
     job = submit(directive="[fake:duration=30]")
     execution.dispatch_job(job.pk)
     pump_until(lambda: reload(job).status == Status.RUNNING)
@@ -260,7 +258,9 @@ def test_a_cancel_the_provider_confirms_reads_as_a_stop_not_a_late_result(fake):
     job = reload(job)
     assert job.events.filter(kind="provider_stopped").count() == 1
     assert not job.events.filter(kind="stale_result").exists()
-    assert explain.attempt_outcome(job.attempts.get(), job) == "Stopped: the job was canceled"
+    attempt = job.attempts.get()
+    assert explain.attempt_outcome(attempt, job) == "Stopped: the job was canceled"
+    assert not explain.is_late_result(attempt)
 
 
 def test_cancel_racing_completion_keeps_result_stale(fake):
@@ -274,6 +274,7 @@ def test_cancel_racing_completion_keeps_result_stale(fake):
     assert job.status == Status.CANCELED
     assert list(job.artifacts.values_list("is_stale", flat=True)) == [True]
     assert job.events.filter(kind="stale_result").count() == 1
+    assert explain.is_late_result(job.attempts.get())  # the attempts table says "(late)"
     assert not job.events.filter(kind__in=["completed", "needs_review"]).exists()
 
 
